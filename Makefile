@@ -1,0 +1,126 @@
+# casty — build. `make` builds the libraries, examples, benches and tools;
+# `make test`, `make tsan`, `make asan`, `make bench`, `make install`.
+# Every target first makes sure the Debian build dependencies are present
+# (tools/install-deps.sh installs them when pkg-config or a header is missing).
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+OPT     ?= -O2
+CSTD     = -std=c17 -D_GNU_SOURCE
+WARN     = -Wall -Wextra -Werror
+CFLAGS_ALL = $(CSTD) $(OPT) -g $(WARN) -fvisibility=hidden -Iinclude -Iruntime -Ipersist -Inet $(EXTRA_CFLAGS)
+LIBS     = -luring -lxxhash -lpthread -lm
+TEST_LIBS = -lcriterion
+
+LIB_SRCS  = $(wildcard runtime/*.c persist/*.c net/*.c)
+LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+PIC_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/pic/%.o)
+EXAMPLES  = $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+BENCHES   = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+TOOLS     = $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
+TEST_SRCS = $(wildcard tests/test_*.c)
+STRESS_SRCS = $(wildcard tests/test_stress_*.c)
+DEPS_STAMP = $(BUILD)/.deps-ok
+
+.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang
+.SUFFIXES:
+
+all: lib examples benches tools
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): tools/install-deps.sh
+	@./tools/install-deps.sh
+	@mkdir -p $(BUILD) && touch $@
+
+lib: $(BUILD)/libcasty.a $(BUILD)/libcasty.so
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/pic/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -MMD -MP -c $< -o $@
+
+$(BUILD)/libcasty.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libcasty.so: $(PIC_OBJS) casty.map
+	$(CC) -shared -Wl,--version-script=casty.map -Wl,-soname,libcasty.so.0 -o $@ $(PIC_OBJS) $(LIBS)
+
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libcasty.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libcasty.a $(LIBS)
+
+benches: $(BENCHES)
+$(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) $(BUILD)/libcasty.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Ibench $< -o $@ $(BUILD)/libcasty.a $(LIBS)
+
+tools: $(TOOLS)
+$(BUILD)/tools/%: tools/%.c $(BUILD)/libcasty.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libcasty.a $(LIBS)
+
+# ---- tests ------------------------------------------------------------------
+TEST_OBJS = $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
+$(BUILD)/tests/casty_tests: $(TEST_OBJS) $(BUILD)/libcasty.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(TEST_OBJS) $(BUILD)/libcasty.a $(TEST_LIBS) $(LIBS)
+
+# The README's test command. Runs the Criterion suite, then the example
+# programs against their expected output, then the out-of-tree pkg-config build.
+test: all $(BUILD)/tests/casty_tests
+	$(BUILD)/tests/casty_tests --jobs 1
+	./tests/run_examples.sh $(BUILD)/examples
+	./tests/pkgconfig_test.sh
+
+# Sanitizer builds: the concurrency stress tests under ThreadSanitizer, the
+# whole suite under AddressSanitizer/LeakSanitizer.
+SAN_CFLAGS = $(CSTD) -O1 -g -fno-omit-frame-pointer $(WARN) -Iinclude -Iruntime -Ipersist -Inet
+TSAN_DIR = $(BUILD)/tsan
+ASAN_DIR = $(BUILD)/asan
+
+$(TSAN_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -fsanitize=thread -DCK_USE_CC_BUILTINS=1 -MMD -MP -c $< -o $@
+$(TSAN_DIR)/stress: $(LIB_SRCS:%.c=$(TSAN_DIR)/obj/%.o) $(STRESS_SRCS:%.c=$(TSAN_DIR)/obj/%.o)
+	$(CC) -fsanitize=thread -o $@ $^ $(TEST_LIBS) $(LIBS)
+tsan: $(TSAN_DIR)/stress
+	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 exitcode=66" \
+	CASTY_STRESS_SCALE=$${CASTY_STRESS_SCALE:-10} $(TSAN_DIR)/stress --jobs 1
+
+$(ASAN_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -fsanitize=address,undefined -DCK_USE_CC_BUILTINS=1 -MMD -MP -c $< -o $@
+$(ASAN_DIR)/tests: $(LIB_SRCS:%.c=$(ASAN_DIR)/obj/%.o) $(TEST_SRCS:%.c=$(ASAN_DIR)/obj/%.o)
+	$(CC) -fsanitize=address,undefined -o $@ $^ $(TEST_LIBS) $(LIBS)
+asan: $(ASAN_DIR)/tests
+	ASAN_OPTIONS="detect_leaks=1 abort_on_error=0" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
+	CASTY_STRESS_SCALE=$${CASTY_STRESS_SCALE:-4} $(ASAN_DIR)/tests --jobs 1
+
+# ---- benchmarks ---------------------------------------------------------------
+bench: benches
+	./tools/run-bench.sh $(BUILD)/bench
+
+# ---- install ------------------------------------------------------------------
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include/casty $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/casty.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/casty/*.h $(DESTDIR)$(PREFIX)/include/casty/
+	install -m 644 $(BUILD)/libcasty.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libcasty.so $(DESTDIR)$(PREFIX)/lib/libcasty.so.0
+	ln -sf libcasty.so.0 $(DESTDIR)$(PREFIX)/lib/libcasty.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' casty.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/casty.pc
+
+# Both compilers must build warning-free.
+check-clang:
+	$(MAKE) BUILD=$(BUILD)/clang CC=clang all
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

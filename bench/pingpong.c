@@ -1,0 +1,63 @@
+/* pingpong N — latency of one request/reply pair (Savina "PingPong").
+ *
+ * Two actors: ping sends Ping{reply_to=self} to pong, pong answers Pong; after
+ * N round trips ping opens the latch. The main thread's Start is the kick-off
+ * and is not counted: msgs = 2N (N pings + N pongs). */
+#include "bench.h"
+
+CASTY_SIGNAL(Start);
+CASTY_MESSAGE(Ping, casty_ref_t reply_to;);
+CASTY_SIGNAL(Pong);
+
+typedef struct pinger {
+    casty_ref_t pong;
+    uint64_t left; /* pongs still expected */
+    bench_latch_t *done;
+} pinger_t;
+
+static casty_behavior_t *ponger_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    const Ping *p = casty_msg_as(msg, Ping);
+    if (p == NULL)
+        return casty_unhandled();
+    BENCH_TELL(p->reply_to, Pong, 0);
+    return casty_same();
+}
+
+static casty_behavior_t *pinger_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    pinger_t *s = state;
+    if (casty_msg_is(msg, Pong)) {
+        if (--s->left == 0) {
+            bench_latch_arrive(s->done, 0);
+            return casty_same();
+        }
+    } else if (!casty_msg_is(msg, Start)) {
+        return casty_unhandled();
+    }
+    BENCH_TELL(s->pong, Ping, .reply_to = casty_ctx_self(ctx));
+    return casty_same();
+}
+
+static uint64_t run(bench_run_t *r)
+{
+    uint64_t n = r->p[0];
+    casty_ref_t pong = bench_spawn(r->sys, ponger_recv, NULL, 0);
+    pinger_t st = {.pong = pong, .left = n, .done = &r->done};
+    casty_ref_t ping = bench_spawn(r->sys, pinger_recv, &st, sizeof st);
+
+    bench_start(r, 1);
+    BENCH_TELL(ping, Start, 0);
+    bench_wait(r);
+    return 2 * n;
+}
+
+int main(int argc, char **argv)
+{
+    static const bench_spec_t spec = {
+        "pingpong", "two actors exchange N request/reply round trips",
+        {{"n", "round trips", 1, UINT64_C(1) << 40}}, 1};
+    return bench_main(&spec, run, argc, argv);
+}

@@ -1,0 +1,15 @@
+/* casty — a multi-threaded actor runtime in C. Umbrella header.
+ * See README.md and docs/ for the guides. */
+#ifndef CASTY_H
+#define CASTY_H
+
+#include "casty/error.h"
+#include "casty/message.h"
+#include "casty/actor.h"
+#include "casty/system.h"
+
+#define CASTY_VERSION_MAJOR 0
+#define CASTY_VERSION_MINOR 1
+#define CASTY_VERSION_PATCH 0
+
+#endif /* CASTY_H */

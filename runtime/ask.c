@@ -1,0 +1,167 @@
+/* casty_ask: request-reply from a non-worker thread.
+ *
+ * The reply goes to a promise: a short-lived internal actor whose handler
+ * hands the first message to the waiting thread and stops. The promise
+ * record (mutex, condition variable, result) is shared by the waiter and
+ * the actor and freed by whichever lets go last. A reply that arrives after
+ * the timeout finds the promise decided and becomes a dead letter; once the
+ * promise actor has stopped, its slot's generation turns any later reply
+ * into a dead letter too, so it never reaches a recycled ref. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "atomics.h"
+#include "internal.h"
+
+enum promise_state { P_WAITING, P_DONE, P_TIMEDOUT, P_CANCELLED };
+
+struct promise {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state;
+    struct casty_msg *reply;
+    uint32_t refs; /* atomic: the waiter and the actor */
+};
+
+static void promise_unref(struct promise *p)
+{
+    if (ck_pr_faa_32(&p->refs, (uint32_t)-1) == 1) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+        free(p);
+    }
+}
+
+/* Copies a delivered message into a heap node the caller may keep; the
+ * value's ownership (drop, heap block) moves to the copy. */
+static struct casty_msg *take_message(struct casty_msg *m)
+{
+    size_t size = m->type->size;
+    bool heap_data = (m->flags & MSG_DATA_HEAP) != 0;
+    struct casty_msg *copy = malloc(sizeof *copy + (heap_data ? 1 : size + 1));
+    if (copy == NULL)
+        return NULL;
+    copy->next = NULL;
+    copy->type = m->type;
+    copy->gen = 0;
+    copy->owner = POOL_HEAP_OWNER;
+    copy->kind = MSG_USER;
+    if (heap_data) {
+        copy->data = m->data;
+        copy->flags = MSG_DATA_HEAP;
+        m->flags = (uint8_t)(m->flags & ~MSG_DATA_HEAP);
+    } else {
+        copy->data = copy->payload;
+        copy->flags = 0;
+        memcpy(copy->payload, m->data, size);
+    }
+    m->flags |= MSG_NO_DROP;
+    return copy;
+}
+
+static casty_behavior_t *promise_receive(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    struct promise *p = *(struct promise **)state;
+    bool taken = false;
+    pthread_mutex_lock(&p->mu);
+    if (p->state == P_WAITING) {
+        p->reply = take_message((struct casty_msg *)msg);
+        p->state = p->reply ? P_DONE : P_CANCELLED;
+        taken = p->reply != NULL;
+        pthread_cond_signal(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!taken)
+        casty__note_dead_letter(ctx->sys, msg->type, casty_ctx_self(ctx));
+    return casty_stopped();
+}
+
+static void promise_drop(void *state)
+{
+    struct promise *p = *(struct promise **)state;
+    pthread_mutex_lock(&p->mu);
+    if (p->state == P_WAITING) {
+        p->state = P_CANCELLED; /* stopped without a reply: system shutdown */
+        pthread_cond_signal(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    promise_unref(p);
+}
+
+static void deadline_after(struct timespec *ts, uint64_t ms)
+{
+    if (ms > 1000ull * 3600 * 24 * 365)
+        ms = 1000ull * 3600 * 24 * 365;
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request, void *arg,
+              uint64_t timeout_ms, casty_msg_t **reply)
+{
+    if (reply)
+        *reply = NULL;
+    if (sys == NULL || make_request == NULL || reply == NULL)
+        return CASTY_EINVAL;
+    if (casty__tls_worker != NULL)
+        return CASTY_EDEADLK;
+    if (load_acquire(&sys->state) != SYS_RUNNING)
+        return CASTY_ESHUTDOWN;
+
+    struct promise *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return CASTY_ENOMEM;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    p->state = P_WAITING;
+    p->refs = 2;
+
+    casty_ref_t reply_to;
+    casty_behavior_t *b = casty_receive_with_drop(promise_receive, &p, sizeof p, promise_drop);
+    if (b == NULL) {
+        promise_unref(p);
+        promise_unref(p);
+        return CASTY_ENOMEM;
+    }
+    int rc = casty_spawn(sys, b, NULL, NULL, &reply_to); /* consumes b: drop runs on failure */
+    if (rc) {
+        promise_unref(p);
+        return rc;
+    }
+    rc = make_request(target, reply_to, arg);
+    if (rc) {
+        casty_stop(reply_to);
+        promise_unref(p);
+        return rc;
+    }
+
+    struct timespec deadline;
+    deadline_after(&deadline, timeout_ms);
+    pthread_mutex_lock(&p->mu);
+    while (p->state == P_WAITING) {
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT &&
+            p->state == P_WAITING)
+            p->state = P_TIMEDOUT;
+    }
+    int state = p->state;
+    if (state == P_DONE) {
+        *reply = p->reply;
+        p->reply = NULL;
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    if (state == P_TIMEDOUT)
+        casty_stop(reply_to);
+    promise_unref(p);
+    return state == P_DONE ? 0 : state == P_TIMEDOUT ? CASTY_ETIMEDOUT : CASTY_ESHUTDOWN;
+}

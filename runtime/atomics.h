@@ -1,0 +1,36 @@
+/* Internal (not installed). The atomic operations of the concurrent core.
+ *
+ * Read-modify-write operations (exchange, compare-and-swap, fetch-and-add)
+ * go through Concurrency Kit's ck_pr, which emits the lock-prefixed x86
+ * instructions (full barriers) or, under -DCK_USE_CC_BUILTINS=1 (the TSan
+ * build), the compiler's __sync builtins (sequentially consistent).
+ *
+ * Plain loads and stores that *publish* data (a release store paired with an
+ * acquire load) use the compiler's __atomic builtins with an explicit order:
+ * ck_pr_load/ck_pr_store are volatile accesses plus compiler barriers, which
+ * are correct on x86 but which neither the C memory model nor ThreadSanitizer
+ * treat as acquire/release. Each call site names its order and its pair. */
+#ifndef CASTY_ATOMICS_H
+#define CASTY_ATOMICS_H
+
+#include <ck_pr.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define load_seqcst(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define store_seqcst(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define fence_seqcst() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+static inline void cpu_relax(void)
+{
+    ck_pr_stall();
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+#endif

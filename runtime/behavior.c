@@ -1,0 +1,96 @@
+/* Behavior values: the factories of the public API, and the copy the
+ * runtime makes of an initial behavior so that restart can start over from
+ * fresh state. This file does not run behaviors (see actor.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static struct casty_behavior same_b = {.kind = BEH_SAME, .is_static = 1};
+static struct casty_behavior stopped_b = {.kind = BEH_STOPPED, .is_static = 1};
+static struct casty_behavior unhandled_b = {.kind = BEH_UNHANDLED, .is_static = 1};
+static struct casty_behavior restart_b = {.kind = BEH_RESTART, .is_static = 1};
+
+static struct casty_behavior *behavior_new(uint8_t kind, const void *data, size_t size)
+{
+    if (size > UINT32_MAX || (size > 0 && data == NULL))
+        return NULL;
+    struct casty_behavior *b = malloc(sizeof *b + size);
+    if (b == NULL)
+        return NULL;
+    memset(b, 0, sizeof *b);
+    b->kind = kind;
+    b->size = (uint32_t)size;
+    if (size)
+        memcpy(b->data, data, size);
+    return b;
+}
+
+casty_behavior_t *casty_receive(casty_receive_fn fn, const void *state, size_t state_size)
+{
+    return casty_receive_with_drop(fn, state, state_size, NULL);
+}
+
+casty_behavior_t *casty_receive_with_drop(casty_receive_fn fn, const void *state,
+                                          size_t state_size, void (*drop)(void *state))
+{
+    if (fn == NULL)
+        return NULL;
+    struct casty_behavior *b = behavior_new(BEH_RECEIVE, state, state_size);
+    if (b) {
+        b->fn.receive = fn;
+        b->drop = drop;
+    }
+    return b;
+}
+
+casty_behavior_t *casty_setup(casty_setup_fn fn, const void *arg, size_t arg_size)
+{
+    if (fn == NULL)
+        return NULL;
+    struct casty_behavior *b = behavior_new(BEH_SETUP, arg, arg_size);
+    if (b)
+        b->fn.setup = fn;
+    return b;
+}
+
+casty_behavior_t *casty_same(void) { return &same_b; }
+casty_behavior_t *casty_stopped(void) { return &stopped_b; }
+casty_behavior_t *casty_unhandled(void) { return &unhandled_b; }
+casty_behavior_t *casty_restart(void) { return &restart_b; }
+
+casty_behavior_t *casty_failed(int code, const char *reason)
+{
+    struct casty_behavior *b = behavior_new(BEH_FAILED, NULL, 0);
+    if (b == NULL)
+        return NULL;
+    b->code = code;
+    if (reason)
+        b->reason = strdup(reason); /* NULL on ENOMEM: the failure still stands */
+    return b;
+}
+
+void casty_behavior_free(casty_behavior_t *b)
+{
+    if (b == NULL || b->is_static)
+        return;
+    if (b->drop && b->size)
+        b->drop(b->data);
+    free(b->reason);
+    free(b);
+}
+
+/* The behavior an actor starts with, given its initial behavior (which the
+ * cell keeps for restarts): the initial itself when it has no state to
+ * mutate or owns resources (drop), otherwise a private copy of it. NULL when
+ * out of memory. */
+struct casty_behavior *casty__behavior_instantiate(struct casty_behavior *initial)
+{
+    if (initial->kind != BEH_RECEIVE || initial->size == 0 || initial->drop)
+        return initial;
+    struct casty_behavior *b = malloc(sizeof *b + initial->size);
+    if (b == NULL)
+        return NULL;
+    memcpy(b, initial, sizeof *b + initial->size);
+    return b;
+}

@@ -1,0 +1,154 @@
+/* The slot table: where actor cells live and how a ref finds its cell.
+ *
+ * Cells are allocated in chunks of CELL_CHUNK through a fixed directory of
+ * chunk pointers, and are never freed before the system is destroyed
+ * (type-stable memory): looking up any slot number, even a stale or forged
+ * one, is a safe array access that either finds a cell or NULL. Whether a
+ * message still reaches the actor is decided by its generation (actor.c).
+ *
+ * Free slots sit on a lock-free stack indexed by slot number, with a tag in
+ * the upper 32 bits of the top word against ABA. Slot 0 is never used, so a
+ * zero ref is never valid. This file does not start or stop actors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomics.h"
+#include "internal.h"
+#include "mailbox.h"
+
+#define SLOT_NONE 0u
+
+/* The cell for `slot`, or NULL if that slot was never allocated. Any thread. */
+struct cell *casty__cell_lookup(struct casty_system *sys, uint32_t slot)
+{
+    uint32_t chunk = slot >> CELL_CHUNK_BITS;
+    if (slot == SLOT_NONE || chunk >= CELL_DIR_SIZE)
+        return NULL;
+    /* Acquire: pairs with the release store that published the chunk. */
+    struct cell *base = load_acquire(&sys->dir[chunk]);
+    if (base == NULL)
+        return NULL;
+    return &base[slot & (CELL_CHUNK - 1)];
+}
+
+static void free_push(struct casty_system *sys, struct cell *c)
+{
+    uint64_t top = load_relaxed(&sys->free_top);
+    for (;;) {
+        store_relaxed(&c->next_free, (uint32_t)top);
+        uint64_t next = ((top >> 32) + 1) << 32 | c->slot;
+        /* Full barrier: publishes next_free and everything the releasing
+         * thread wrote to the cell to the next popper. */
+        if (ck_pr_cas_64_value(&sys->free_top, top, next, &top))
+            return;
+    }
+}
+
+static struct cell *free_pop(struct casty_system *sys)
+{
+    uint64_t top = load_acquire(&sys->free_top);
+    for (;;) {
+        uint32_t slot = (uint32_t)top;
+        if (slot == SLOT_NONE)
+            return NULL;
+        struct cell *c = casty__cell_lookup(sys, slot);
+        /* next_free may be stale if another thread popped this slot first;
+         * the tag makes that CAS fail. Relaxed atomic read: it races with a
+         * concurrent push of the same cell by design. */
+        uint32_t next_slot = load_relaxed(&c->next_free);
+        uint64_t next = ((top >> 32) + 1) << 32 | next_slot;
+        if (ck_pr_cas_64_value(&sys->free_top, top, next, &top))
+            return c;
+    }
+}
+
+static int grow(struct casty_system *sys)
+{
+    int rc = 0;
+    pthread_mutex_lock(&sys->grow_lock);
+    if ((uint32_t)load_acquire(&sys->free_top) != SLOT_NONE)
+        goto out; /* another thread grew meanwhile */
+    uint32_t chunk = sys->nchunks;
+    if (chunk >= CELL_DIR_SIZE) {
+        rc = CASTY_ENOMEM;
+        goto out;
+    }
+    struct cell *base = aligned_alloc(CACHE_LINE, CELL_CHUNK * sizeof(struct cell));
+    if (base == NULL) {
+        rc = CASTY_ENOMEM;
+        goto out;
+    }
+    memset(base, 0, CELL_CHUNK * sizeof(struct cell));
+    for (uint32_t i = 0; i < CELL_CHUNK; i++) {
+        struct cell *c = &base[i];
+        c->sys = sys;
+        c->slot = (chunk << CELL_CHUNK_BITS) | i;
+        mbox_init(c);
+    }
+    /* Release: the initialised chunk becomes visible to casty__cell_lookup. */
+    store_release(&sys->dir[chunk], base);
+    store_release(&sys->nchunks, chunk + 1);
+    for (uint32_t i = CELL_CHUNK; i-- > 0;) {
+        if (base[i].slot != SLOT_NONE)
+            free_push(sys, &base[i]);
+    }
+out:
+    pthread_mutex_unlock(&sys->grow_lock);
+    return rc;
+}
+
+/* Takes a free cell (its mailbox may still hold stale messages of an earlier
+ * incarnation, which its generation turns into dead letters). Any thread. */
+int casty__cell_alloc(struct casty_system *sys, struct cell **out)
+{
+    for (;;) {
+        struct cell *c = free_pop(sys);
+        if (c) {
+            *out = c;
+            return 0;
+        }
+        int rc = grow(sys);
+        if (rc)
+            return rc;
+    }
+}
+
+/* Returns a cell's slot for reuse. Called by the worker that stopped it. */
+void casty__cell_free_slot(struct casty_system *sys, struct cell *c)
+{
+    free_push(sys, c);
+}
+
+/* Frees all chunks: single-threaded, after every worker has exited. Each
+ * cell's remaining messages (and pending system messages) are released. */
+void casty__cells_destroy(struct casty_system *sys)
+{
+    uint32_t n = sys->nchunks;
+    for (uint32_t ch = 0; ch < n; ch++) {
+        struct cell *base = sys->dir[ch];
+        for (uint32_t i = 0; i < CELL_CHUNK; i++) {
+            struct cell *c = &base[i];
+            struct casty_msg *m = mbox_take_sys(c);
+            while (m) {
+                struct casty_msg *next = m->next;
+                if (m->kind == MSG_SYS_START)
+                    casty_behavior_free(((struct sys_start *)m->data)->behavior);
+                casty__msg_release(NULL, m);
+                m = next;
+            }
+            struct casty_msg *h = c->head;
+            while (h) {
+                struct casty_msg *next = load_acquire(&h->next);
+                if (h != stub_of(c))
+                    casty__msg_release(NULL, h);
+                h = next;
+            }
+            if (c->behavior && c->behavior != c->initial)
+                casty_behavior_free(c->behavior);
+            casty_behavior_free(c->initial);
+            free(c->name);
+        }
+        free(base);
+    }
+    free(sys->dir);
+}

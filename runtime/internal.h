@@ -1,0 +1,292 @@
+/* Internal (not installed). The runtime's shared data structures: message
+ * nodes, actor cells, behaviors, workers and the system object, plus the
+ * internal functions that cross file boundaries (casty__ prefix).
+ *
+ * Ownership and threads, in one place:
+ * - A cell's producer side (tail, sysq) is written by any thread with
+ *   atomics; its consumer side (head, behavior, gen, status) belongs to the
+ *   one worker currently running the actor (the scheduled bit, see
+ *   mailbox.h, guarantees there is one).
+ * - Cells are type-stable: they live in chunks that are freed only when the
+ *   system is destroyed, so a stale ref can always be looked up safely; the
+ *   generation in each message decides whether it still reaches the actor.
+ * - Message nodes come from per-worker pools (pool.c); nodes allocated by a
+ *   non-worker thread, or too large for a pool node, are heap nodes. */
+#ifndef CASTY_INTERNAL_H
+#define CASTY_INTERNAL_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "casty.h"
+
+#define CACHE_LINE 64
+
+/* ---- message nodes ------------------------------------------------------- */
+
+enum msg_kind {
+    MSG_USER = 0,
+    MSG_SYS_START, /* payload: struct sys_start */
+    MSG_SYS_STOP,  /* payload: struct sys_stop */
+};
+
+enum msg_flag {
+    MSG_DATA_HEAP = 1, /* data was malloc'd separately (tell_move): free it after drop */
+    MSG_NO_DROP = 2,   /* ownership of the value moved elsewhere: skip drop */
+};
+
+#define POOL_HEAP_OWNER 0xffffu
+
+struct casty_msg {
+    struct casty_msg *next; /* mailbox / pool link; first member (see struct msg_link) */
+    const casty_type_t *type;
+    void *data;   /* the value: points at payload[] or at a heap block */
+    uint32_t gen; /* generation of the target actor (stale check) */
+    uint16_t owner; /* owning worker's pool, or POOL_HEAP_OWNER */
+    uint8_t kind;
+    uint8_t flags;
+    alignas(16) unsigned char payload[];
+};
+
+/* Pool nodes are this big; values up to MSG_INLINE_MAX bytes live inline. */
+#define MSG_NODE_SIZE 128
+#define MSG_INLINE_MAX (MSG_NODE_SIZE - offsetof(struct casty_msg, payload))
+
+/* The stub of a mailbox only ever uses `next`. */
+struct msg_link {
+    struct casty_msg *next;
+};
+
+struct sys_start {
+    struct casty_behavior *behavior;
+    uint32_t gen;
+};
+
+struct sys_stop {
+    uint32_t gen; /* 0 = whatever incarnation is alive (shutdown) */
+};
+
+/* ---- behaviors ------------------------------------------------------------ */
+
+enum behavior_kind {
+    BEH_RECEIVE = 1,
+    BEH_SETUP,
+    BEH_SAME,
+    BEH_STOPPED,
+    BEH_UNHANDLED,
+    BEH_RESTART,
+    BEH_FAILED,
+};
+
+struct casty_behavior {
+    uint8_t kind;
+    uint8_t is_static;
+    uint32_t size; /* bytes in data[] */
+    union {
+        casty_receive_fn receive;
+        casty_setup_fn setup;
+    } fn;
+    void (*drop)(void *data);
+    int code;     /* BEH_FAILED */
+    char *reason; /* BEH_FAILED, owned */
+    alignas(16) unsigned char data[];
+};
+
+/* ---- actor cells ------------------------------------------------------------ */
+
+enum cell_status {
+    CELL_FREE = 0, /* never started, or stopped: messages become dead letters */
+    CELL_ALIVE,
+};
+
+struct cell {
+    /* producer side: written by senders with atomics */
+    alignas(CACHE_LINE) struct casty_msg *tail; /* bit 0: idle (empty and unscheduled) */
+    struct casty_msg *sysq;                     /* LIFO stack of system messages */
+    /* consumer side: owned by the worker running the actor */
+    struct casty_msg *head; /* last consumed node, or the stub */
+    struct msg_link stub;
+    struct casty_behavior *behavior; /* current */
+    struct casty_behavior *initial;  /* template for restart */
+    struct casty_system *sys;
+    struct cell *next_run; /* injection queue link */
+    uint32_t slot;
+    uint32_t gen;       /* consumer-owned: the incarnation running */
+    uint32_t alloc_gen; /* owned by whoever holds the free slot */
+    uint32_t next_free; /* free-slot stack link */
+    uint8_t status;
+    uint32_t live_gen; /* atomic: gen while started and not stopped, else 0 */
+    /* guarded by sys->names_lock */
+    uint32_t name_gen;
+    char *name;
+};
+
+/* Cells live in chunks of CELL_CHUNK, found through a fixed directory. */
+#define CELL_CHUNK_BITS 12
+#define CELL_CHUNK (1u << CELL_CHUNK_BITS)
+#define CELL_DIR_SIZE 65536u /* up to 2^28 cells */
+
+/* ---- workers ------------------------------------------------------------- */
+
+#define RING_SIZE 256u
+#define RING_MASK (RING_SIZE - 1)
+
+struct pool_outbox {
+    struct casty_msg *head, *tail;
+    uint32_t count;
+};
+
+struct pool {
+    struct casty_msg *free;   /* owner only */
+    uint32_t nfree;
+    struct casty_msg *remote; /* stack pushed by other workers, taken whole by the owner */
+    struct pool_outbox *outbox; /* per owner worker */
+    void **slabs;
+    uint32_t nslabs, slabs_cap;
+};
+
+struct worker {
+    /* shared with thieves */
+    alignas(CACHE_LINE) uint32_t ring_head; /* CAS by owner and thieves */
+    alignas(CACHE_LINE) uint32_t ring_tail; /* stored by owner only */
+    struct cell *ring[RING_SIZE];
+    alignas(CACHE_LINE) uint32_t wake_word; /* futex: 1 = woken */
+    /* owner only */
+    alignas(CACHE_LINE) struct cell *lifo;
+    uint32_t lifo_streak;
+    uint32_t tick;
+    uint64_t rng;
+    uint32_t index;
+    struct casty_system *sys;
+    struct pool pool;
+    pthread_t thread;
+};
+
+/* ---- the system ------------------------------------------------------------ */
+
+enum system_state { SYS_RUNNING = 0, SYS_STOPPING, SYS_STOPPED };
+
+struct subscription {
+    const casty_type_t *type;
+    casty_event_fn fn;
+    void *arg;
+    casty_ref_t actor; /* when fn == NULL */
+};
+
+struct name_entry {
+    char *name; /* NULL = empty; TOMBSTONE = deleted */
+    uint32_t slot;
+};
+
+struct casty_system {
+    uint64_t node;
+    char name[64];
+    uint32_t nworkers;
+    uint32_t throughput;
+    uint32_t registry_index;
+    uint32_t state; /* enum system_state; atomic */
+    struct worker *workers;
+    uint32_t exit; /* workers leave their loop; atomic */
+
+    /* slot table */
+    struct cell **dir;         /* CELL_DIR_SIZE chunk pointers, published with release */
+    uint32_t nchunks;          /* atomic; chunks allocated */
+    pthread_mutex_t grow_lock;
+    uint64_t free_top;         /* tagged free-slot stack: tag << 32 | slot */
+
+    /* injection queue (sends from non-worker threads, ring overflow) */
+    alignas(CACHE_LINE) pthread_mutex_t inject_lock;
+    struct cell *inject_head, *inject_tail;
+    uint32_t inject_len; /* atomic */
+
+    /* parking */
+    alignas(CACHE_LINE) uint32_t nparked;   /* atomic */
+    uint32_t nsearching;                    /* atomic */
+    pthread_mutex_t idle_lock;
+    uint32_t *idle;                         /* stack of parked worker indexes */
+    uint32_t nidle;
+
+    /* names of top-level actors */
+    pthread_mutex_t names_lock;
+    struct name_entry *names;
+    uint32_t names_cap, names_used;
+
+    /* event stream */
+    pthread_rwlock_t events_lock;
+    struct subscription *subs;
+    uint32_t nsubs, subs_cap;
+    uint32_t nsubs_atomic; /* fast "anyone listening?" check */
+
+    /* lifecycle and stats (atomics) */
+    alignas(CACHE_LINE) uint64_t live;
+    uint64_t spawned;
+    uint64_t dead_letters;
+    uint64_t unhandled;
+    pthread_mutex_t live_lock;
+    pthread_cond_t live_cond;
+};
+
+struct casty_ctx {
+    struct cell *cell;
+    struct worker *worker;
+    struct casty_system *sys;
+};
+
+/* ---- internal functions ------------------------------------------------------ */
+
+/* The worker the calling thread is, or NULL for non-worker threads. */
+extern _Thread_local struct worker *casty__tls_worker;
+
+static inline casty_ref_t casty__cell_ref(const struct casty_system *sys, uint32_t slot,
+                                          uint32_t gen)
+{
+    return (casty_ref_t){sys->node, ((uint64_t)gen << 32) | slot};
+}
+
+/* pool.c */
+struct casty_msg *casty__msg_alloc(struct casty_system *sys, struct worker *w, size_t size);
+void casty__msg_release(struct worker *w, struct casty_msg *m);
+void casty__msg_drop_value(struct casty_msg *m);
+int casty__pool_init(struct worker *w, uint32_t nworkers);
+void casty__pool_flush(struct worker *w);
+void casty__pool_destroy(struct worker *w);
+
+/* cells.c */
+struct cell *casty__cell_lookup(struct casty_system *sys, uint32_t slot);
+int casty__cell_alloc(struct casty_system *sys, struct cell **out);
+void casty__cell_free_slot(struct casty_system *sys, struct cell *c);
+void casty__cells_destroy(struct casty_system *sys);
+
+/* sched.c */
+int casty__sched_start(struct casty_system *sys);
+void casty__sched_stop(struct casty_system *sys);
+void casty__schedule(struct casty_system *sys, struct cell *c);
+void casty__schedule_requeue(struct worker *w, struct cell *c);
+
+/* actor.c */
+void casty__run_actor(struct worker *w, struct cell *c);
+int casty__deliver(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
+                   const void *value, void *heap_value);
+int casty__send_sys(struct casty_system *sys, uint32_t slot, uint8_t kind, const void *payload,
+                    size_t size);
+void casty__dead_letter(struct casty_system *sys, struct worker *w, struct casty_msg *m,
+                        casty_ref_t intended);
+void casty__note_dead_letter(struct casty_system *sys, const casty_type_t *type,
+                             casty_ref_t intended);
+
+/* behavior.c */
+struct casty_behavior *casty__behavior_instantiate(struct casty_behavior *initial);
+
+/* events.c */
+void casty__publish(struct casty_system *sys, const casty_type_t *type, const void *event);
+void casty__events_destroy(struct casty_system *sys);
+
+/* system.c */
+struct casty_system *casty__system_acquire(uint64_t node, struct worker **w_out);
+void casty__system_release(struct casty_system *sys);
+void casty__actor_stopped(struct casty_system *sys);
+void casty__names_remove(struct casty_system *sys, struct cell *c);
+
+#endif

@@ -1,0 +1,170 @@
+/* Internal (not installed). The actor mailbox: an intrusive lock-free MPSC
+ * queue (Vyukov's node-based queue) whose tail pointer also carries the
+ * actor's scheduling state, plus a LIFO stack for system messages.
+ *
+ * User queue. Producers swap `tail` to their node and then link the previous
+ * tail to it; the one consumer follows `head->next`. `head` is the last node
+ * consumed (the stub at first): it is released when the consumer moves past
+ * it, so a node is never freed while a producer may still link to it.
+ *
+ * Scheduling bit. Bit 0 of `tail` set means "idle: empty and not
+ * scheduled". The producer whose swap returns a tagged pointer made the
+ * queue non-empty and must schedule the actor; every other producer finds it
+ * already scheduled. The consumer makes an actor idle only with a CAS from
+ * its last consumed node to stub|1, which fails if any producer swapped in
+ * meanwhile: so an actor runs on at most one worker, and no message is left
+ * behind in an idle mailbox.
+ *
+ * System queue. System messages are pushed on `sysq` (a Treiber stack; the
+ * consumer takes the whole stack with one exchange and reverses it). A
+ * system producer then claims the schedule by clearing the idle bit with a
+ * CAS; the consumer, after setting the bit, re-checks `sysq` and takes the
+ * schedule back if it finds work. Both sides write then read with
+ * sequentially consistent operations (Dekker), so one of them always sees
+ * the other and the message is never stranded.
+ *
+ * Who may call what: mbox_push / mbox_push_sys / mbox_claim from any thread;
+ * everything else only from the worker that holds the schedule. */
+#ifndef CASTY_MAILBOX_H
+#define CASTY_MAILBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "atomics.h"
+#include "internal.h"
+
+#define IDLE_BIT ((uintptr_t)1)
+
+static inline struct casty_msg *stub_of(struct cell *c)
+{
+    return (struct casty_msg *)(void *)&c->stub;
+}
+
+static inline struct casty_msg *untag(struct casty_msg *m)
+{
+    return (struct casty_msg *)((uintptr_t)m & ~IDLE_BIT);
+}
+
+/* Initialise an empty, idle mailbox. Not concurrent. */
+static inline void mbox_init(struct cell *c)
+{
+    c->stub.next = NULL;
+    c->head = stub_of(c);
+    c->tail = (struct casty_msg *)((uintptr_t)stub_of(c) | IDLE_BIT);
+    c->sysq = NULL;
+}
+
+/* Appends m. Returns true when the caller made the actor runnable and must
+ * schedule it. Any thread. */
+static inline bool mbox_push(struct cell *c, struct casty_msg *m)
+{
+    store_relaxed(&m->next, (struct casty_msg *)NULL);
+    /* Full barrier (lock xchg). Orders m's contents before m becomes the
+     * tail; pairs with the consumer's CAS in mbox_try_idle. */
+    struct casty_msg *prev = ck_pr_fas_ptr(&c->tail, m);
+    bool was_idle = ((uintptr_t)prev & IDLE_BIT) != 0;
+    /* Release: publishes m (and its payload) to the consumer's acquire load
+     * of prev->next in mbox_pop. */
+    store_release(&untag(prev)->next, m);
+    return was_idle;
+}
+
+/* Takes the next message, or NULL when none is visible yet. The node
+ * returned stays owned by the queue (as its head) until the next pop or
+ * mbox_try_idle releases it through `release`. Consumer only. */
+static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
+{
+    struct casty_msg *head = c->head;
+    /* Acquire: pairs with the release store in mbox_push. */
+    struct casty_msg *next = load_acquire(&head->next);
+    if (next == NULL)
+        return NULL;
+    c->head = next;
+    if (head != stub_of(c))
+        casty__msg_release(w, head);
+    return next;
+}
+
+/* True when a message is already visible. Consumer only. */
+static inline bool mbox_has_next(struct cell *c)
+{
+    return load_acquire(&c->head->next) != NULL;
+}
+
+/* Tries to mark the actor idle. Returns true on success (the caller no
+ * longer holds the schedule), false when a message is arriving (the caller
+ * still holds it). Consumer only. */
+static inline bool mbox_try_idle(struct cell *c, struct worker *w)
+{
+    struct casty_msg *head = c->head;
+    struct casty_msg *stub = stub_of(c);
+    if (load_acquire(&head->next) != NULL)
+        return false;
+    if (head != stub) {
+        /* The stub is not in the chain (it was consumed earlier), so no
+         * producer can be linking to it: safe to reset. */
+        store_relaxed(&c->stub.next, (struct casty_msg *)NULL);
+    }
+    /* Full barrier; pairs with the producers' swap in mbox_push and the
+     * claim CAS in mbox_claim. */
+    if (!ck_pr_cas_ptr(&c->tail, head, (void *)((uintptr_t)stub | IDLE_BIT)))
+        return false;
+    if (head != stub) {
+        c->head = stub;
+        casty__msg_release(w, head);
+    }
+    return true;
+}
+
+/* Clears the idle bit if set. Returns true when this caller took the
+ * schedule and must run/schedule the actor. Any thread. */
+static inline bool mbox_claim(struct cell *c)
+{
+    struct casty_msg *t = load_seqcst(&c->tail);
+    while ((uintptr_t)t & IDLE_BIT) {
+        /* Full barrier; the same word the producers swap. */
+        if (ck_pr_cas_ptr_value(&c->tail, t, untag(t), &t))
+            return true;
+    }
+    return false;
+}
+
+/* Pushes a system message; returns true when the caller must schedule the
+ * actor. Any thread. */
+static inline bool mbox_push_sys(struct cell *c, struct casty_msg *m)
+{
+    struct casty_msg *top = load_relaxed(&c->sysq);
+    do {
+        store_relaxed(&m->next, top);
+        /* Full barrier: publishes m to the consumer's exchange in
+         * mbox_take_sys, and orders the push before the claim below. */
+    } while (!ck_pr_cas_ptr_value(&c->sysq, top, m, &top));
+    return mbox_claim(c);
+}
+
+/* True when system messages are waiting (sequentially consistent: the
+ * consumer's half of the Dekker pair with mbox_push_sys). */
+static inline bool mbox_has_sys(struct cell *c)
+{
+    return load_seqcst(&c->sysq) != NULL;
+}
+
+/* Takes all waiting system messages, oldest first. Consumer only. */
+static inline struct casty_msg *mbox_take_sys(struct cell *c)
+{
+    if (load_relaxed(&c->sysq) == NULL)
+        return NULL;
+    /* Full barrier: acquires the pushes' contents. */
+    struct casty_msg *m = ck_pr_fas_ptr(&c->sysq, NULL);
+    struct casty_msg *fifo = NULL;
+    while (m) {
+        struct casty_msg *next = m->next;
+        m->next = fifo;
+        fifo = m;
+        m = next;
+    }
+    return fifo;
+}
+
+#endif

@@ -1,0 +1,84 @@
+/* Message types and values as the public API sees them: type ids (XXH3-64
+ * of the name), typed access to a message's value, freeing a message handed
+ * out by ask, ref hashing, and the two send calls. Where a message goes once
+ * sent is actor.c's business. */
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "internal.h"
+
+uint64_t casty_type_id(const casty_type_t *type)
+{
+    if (type == NULL || type->name == NULL)
+        return 0;
+    return XXH3_64bits(type->name, strlen(type->name));
+}
+
+const casty_type_t *casty_msg_type(const casty_msg_t *msg)
+{
+    return msg ? msg->type : NULL;
+}
+
+void *casty_msg_get(const casty_msg_t *msg, const casty_type_t *type)
+{
+    if (msg == NULL || msg->type != type || msg->kind != MSG_USER)
+        return NULL;
+    return msg->data;
+}
+
+void casty_msg_free(casty_msg_t *msg)
+{
+    if (msg == NULL)
+        return;
+    /* Only heap nodes are ever handed to user code to free. */
+    casty__msg_release(NULL, msg);
+}
+
+uint64_t casty_ref_hash(casty_ref_t ref)
+{
+    return XXH3_64bits(&ref, sizeof ref);
+}
+
+static bool type_valid(const casty_type_t *type)
+{
+    return type != NULL && type->name != NULL && type->size <= UINT32_MAX;
+}
+
+int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
+{
+    if (!type_valid(type) || (value == NULL && type->size > 0))
+        return CASTY_EINVAL;
+    struct worker *w = casty__tls_worker;
+    if (w && w->sys->node == to.node)
+        return casty__deliver(w->sys, to, type, value, NULL);
+    struct casty_system *sys = casty__system_acquire(to.node, NULL);
+    if (sys == NULL)
+        return CASTY_ESHUTDOWN;
+    int rc = casty__deliver(sys, to, type, value, NULL);
+    casty__system_release(sys);
+    return rc;
+}
+
+int casty_tell_move(casty_ref_t to, const casty_type_t *type, void *heap_value)
+{
+    if (!type_valid(type) || heap_value == NULL) {
+        if (heap_value) {
+            free(heap_value);
+        }
+        return CASTY_EINVAL;
+    }
+    struct worker *w = casty__tls_worker;
+    if (w && w->sys->node == to.node)
+        return casty__deliver(w->sys, to, type, NULL, heap_value);
+    struct casty_system *sys = casty__system_acquire(to.node, NULL);
+    if (sys == NULL) {
+        if (type->drop)
+            type->drop(heap_value);
+        free(heap_value);
+        return CASTY_ESHUTDOWN;
+    }
+    int rc = casty__deliver(sys, to, type, NULL, heap_value);
+    casty__system_release(sys);
+    return rc;
+}

@@ -1,0 +1,427 @@
+/* The scheduler: `workers` pthreads that run ready actors.
+ *
+ * Each worker has a LIFO slot and a bounded ring (single producer: the
+ * owner; many consumers: the owner and thieves, by CAS on the head). An
+ * actor made ready by the actor running on a worker goes to that worker's
+ * LIFO slot, so a ping-pong pair stays on one core; the slot is never
+ * stolen, and after LIFO_MAX consecutive LIFO runs it yields to the ring so
+ * queued actors are not starved. Actors made ready by non-worker threads go
+ * to the injection queue (a mutex-protected intrusive list), which also
+ * takes half of a full ring. An idle worker looks in its ring, the
+ * injection queue, then steals half of a random victim's ring (a ring only
+ * holds real backlog: actors waiting while their worker runs something
+ * else). It spins briefly, then parks on a futex. New ring or injected work
+ * wakes at most one parked worker, and none while another is searching.
+ *
+ * The worker loop reads as its phases: find work, run it, or search and
+ * park. This file does not know what running an actor means (actor.c). */
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomics.h"
+#include "internal.h"
+
+#define LIFO_MAX 32
+#define INJECT_EVERY 61
+#define SPIN_ROUNDS 64
+#define INJECT_BATCH 32
+
+_Thread_local struct worker *casty__tls_worker;
+
+/* ---- futex ------------------------------------------------------------ */
+
+static void futex_wait(uint32_t *word, uint32_t expected)
+{
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static void futex_wake(uint32_t *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* ---- the ring ------------------------------------------------------------ */
+
+static uint32_t ring_len(struct worker *w)
+{
+    /* Head first: it never passes the tail read after it. */
+    uint32_t head = load_acquire(&w->ring_head);
+    uint32_t tail = load_acquire(&w->ring_tail);
+    return tail - head;
+}
+
+/* Owner or thief: takes the oldest entry, or NULL. */
+static struct cell *ring_pop(struct worker *w)
+{
+    uint32_t head = load_acquire(&w->ring_head);
+    for (;;) {
+        /* Acquire: pairs with the owner's release of ring_tail in ring_push. */
+        uint32_t tail = load_acquire(&w->ring_tail);
+        if (head == tail)
+            return NULL;
+        struct cell *c = load_relaxed(&w->ring[head & RING_MASK]);
+        /* Full barrier: the entry read above cannot have been overwritten
+         * if head is still unchanged (the owner never laps a live head). */
+        if (ck_pr_cas_32_value(&w->ring_head, head, head + 1, &head))
+            return c;
+    }
+}
+
+static void inject_push_list(struct casty_system *sys, struct cell *first, struct cell *last,
+                             uint32_t n);
+static void notify_one(struct casty_system *sys);
+
+/* Owner only: appends c; on overflow moves half the ring plus c to the
+ * injection queue. */
+static void ring_push(struct worker *w, struct cell *c)
+{
+    for (;;) {
+        uint32_t tail = w->ring_tail;
+        uint32_t head = load_acquire(&w->ring_head);
+        if (tail - head < RING_SIZE) {
+            store_relaxed(&w->ring[tail & RING_MASK], c);
+            /* Release: publishes the entry to ring_pop's acquire of tail. */
+            store_release(&w->ring_tail, tail + 1);
+            return;
+        }
+        /* Full: claim the older half with the same CAS thieves use. */
+        uint32_t half = RING_SIZE / 2;
+        if (!ck_pr_cas_32(&w->ring_head, head, head + half))
+            continue;
+        struct cell *first = load_relaxed(&w->ring[head & RING_MASK]);
+        struct cell *prev = first;
+        for (uint32_t i = 1; i < half; i++) {
+            struct cell *x = load_relaxed(&w->ring[(head + i) & RING_MASK]);
+            prev->next_run = x;
+            prev = x;
+        }
+        prev->next_run = c;
+        c->next_run = NULL;
+        inject_push_list(w->sys, first, c, half + 1);
+        return;
+    }
+}
+
+/* Thief: moves up to half of victim's ring into w's (empty) ring and
+ * returns one of them, or NULL. */
+static struct cell *ring_steal(struct worker *w, struct worker *victim)
+{
+    uint32_t head = load_acquire(&victim->ring_head);
+    for (;;) {
+        uint32_t tail = load_acquire(&victim->ring_tail);
+        uint32_t n = tail - head;
+        if (n == 0 || n > RING_SIZE)
+            return NULL;
+        n = n - n / 2; /* half, rounded up */
+        struct cell *batch[RING_SIZE / 2 + 1];
+        for (uint32_t i = 0; i < n; i++)
+            batch[i] = load_relaxed(&victim->ring[(head + i) & RING_MASK]);
+        if (!ck_pr_cas_32_value(&victim->ring_head, head, head + n, &head))
+            continue;
+        for (uint32_t i = 1; i < n; i++)
+            ring_push(w, batch[i]);
+        if (n > 1)
+            notify_one(w->sys);
+        return batch[0];
+    }
+}
+
+/* ---- the injection queue ---------------------------------------------------- */
+
+static void inject_push_list(struct casty_system *sys, struct cell *first, struct cell *last,
+                             uint32_t n)
+{
+    last->next_run = NULL;
+    pthread_mutex_lock(&sys->inject_lock);
+    if (sys->inject_tail)
+        sys->inject_tail->next_run = first;
+    else
+        sys->inject_head = first;
+    sys->inject_tail = last;
+    store_relaxed(&sys->inject_len, sys->inject_len + n);
+    pthread_mutex_unlock(&sys->inject_lock);
+    notify_one(sys);
+}
+
+/* Takes one injected actor and moves up to INJECT_BATCH more into w's ring. */
+static struct cell *inject_pop(struct worker *w)
+{
+    struct casty_system *sys = w->sys;
+    if (load_relaxed(&sys->inject_len) == 0)
+        return NULL;
+    pthread_mutex_lock(&sys->inject_lock);
+    struct cell *c = sys->inject_head;
+    uint32_t taken = 0;
+    struct cell *more = NULL;
+    if (c) {
+        taken = 1;
+        struct cell *x = c->next_run;
+        more = x;
+        struct cell *last = c;
+        uint32_t room = RING_SIZE - ring_len(w);
+        uint32_t extra = 0;
+        while (x && extra < INJECT_BATCH && extra < room) {
+            last = x;
+            x = x->next_run;
+            extra++;
+        }
+        if (extra == 0)
+            more = NULL;
+        else
+            last->next_run = NULL;
+        taken += extra;
+        sys->inject_head = x;
+        if (x == NULL)
+            sys->inject_tail = NULL;
+        store_relaxed(&sys->inject_len, sys->inject_len - taken);
+    }
+    pthread_mutex_unlock(&sys->inject_lock);
+    while (more) {
+        struct cell *next = more->next_run;
+        ring_push(w, more);
+        more = next;
+    }
+    if (taken > 1)
+        notify_one(sys);
+    return c;
+}
+
+/* ---- parking -------------------------------------------------------------- */
+
+static bool work_visible(struct casty_system *sys)
+{
+    if (load_seqcst(&sys->inject_len) != 0)
+        return true;
+    for (uint32_t i = 0; i < sys->nworkers; i++)
+        if (ring_len(&sys->workers[i]) != 0)
+            return true;
+    return false;
+}
+
+/* Wakes one parked worker, unless none is parked or one is searching. Called
+ * after publishing stealable work. */
+static void notify_one(struct casty_system *sys)
+{
+    /* Sequentially consistent fence: orders the work just published before
+     * reading the parked count; pairs with the fence in park(). */
+    fence_seqcst();
+    if (load_relaxed(&sys->nsearching) != 0 || load_relaxed(&sys->nparked) == 0)
+        return;
+    pthread_mutex_lock(&sys->idle_lock);
+    struct worker *w = NULL;
+    if (sys->nidle > 0) {
+        w = &sys->workers[sys->idle[--sys->nidle]];
+        store_relaxed(&sys->nparked, sys->nparked - 1);
+    }
+    pthread_mutex_unlock(&sys->idle_lock);
+    if (w) {
+        store_release(&w->wake_word, 1u);
+        futex_wake(&w->wake_word);
+    }
+}
+
+static bool idle_remove(struct casty_system *sys, struct worker *w)
+{
+    bool removed = false;
+    pthread_mutex_lock(&sys->idle_lock);
+    for (uint32_t i = 0; i < sys->nidle; i++) {
+        if (sys->idle[i] == w->index) {
+            sys->idle[i] = sys->idle[--sys->nidle];
+            store_relaxed(&sys->nparked, sys->nparked - 1);
+            removed = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sys->idle_lock);
+    return removed;
+}
+
+static void park(struct worker *w)
+{
+    struct casty_system *sys = w->sys;
+    casty__pool_flush(w);
+    store_relaxed(&w->wake_word, 0u);
+    pthread_mutex_lock(&sys->idle_lock);
+    sys->idle[sys->nidle++] = w->index;
+    store_relaxed(&sys->nparked, sys->nparked + 1);
+    pthread_mutex_unlock(&sys->idle_lock);
+    /* Pairs with the fence in notify_one: either the notifier sees us parked
+     * or we see its work here. */
+    fence_seqcst();
+    if (work_visible(sys) || load_acquire(&sys->exit)) {
+        if (idle_remove(sys, w))
+            return;
+        /* Someone already chose us: consume that wake-up below. */
+    }
+    while (load_acquire(&w->wake_word) == 0)
+        futex_wait(&w->wake_word, 0);
+}
+
+/* ---- finding work ---------------------------------------------------------------- */
+
+static uint32_t next_rand(struct worker *w)
+{
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    return (uint32_t)w->rng;
+}
+
+static struct cell *steal_any(struct worker *w)
+{
+    struct casty_system *sys = w->sys;
+    uint32_t n = sys->nworkers;
+    if (n < 2)
+        return NULL;
+    uint32_t start = next_rand(w) % n;
+    for (uint32_t i = 0; i < n; i++) {
+        struct worker *victim = &sys->workers[(start + i) % n];
+        if (victim == w)
+            continue;
+        struct cell *c = ring_steal(w, victim);
+        if (c)
+            return c;
+    }
+    return NULL;
+}
+
+static struct cell *find_local_work(struct worker *w)
+{
+    struct cell *c;
+    if (++w->tick % INJECT_EVERY == 0 && (c = inject_pop(w)) != NULL)
+        return c;
+    if (w->lifo) {
+        c = w->lifo;
+        if (w->lifo_streak < LIFO_MAX || ring_len(w) == 0) {
+            w->lifo = NULL;
+            w->lifo_streak++;
+            return c;
+        }
+        /* Yield the LIFO slot to the queued actors. */
+        w->lifo = NULL;
+        w->lifo_streak = 0;
+        ring_push(w, c);
+    }
+    w->lifo_streak = 0;
+    if ((c = ring_pop(w)) != NULL)
+        return c;
+    return inject_pop(w);
+}
+
+static struct cell *search(struct worker *w)
+{
+    struct casty_system *sys = w->sys;
+    ck_pr_inc_32(&sys->nsearching);
+    struct cell *c = NULL;
+    for (int round = 0; round < SPIN_ROUNDS && !load_relaxed(&sys->exit); round++) {
+        if ((c = inject_pop(w)) != NULL || (c = steal_any(w)) != NULL)
+            break;
+        for (int i = 0; i < 16; i++)
+            cpu_relax();
+    }
+    ck_pr_dec_32(&sys->nsearching);
+    if (c && work_visible(sys))
+        notify_one(sys);
+    return c;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct casty_system *sys = w->sys;
+    casty__tls_worker = w;
+    while (!load_acquire(&sys->exit)) {
+        struct cell *c = find_local_work(w);
+        if (c == NULL)
+            c = search(w);
+        if (c == NULL) {
+            park(w);
+            continue;
+        }
+        casty__run_actor(w, c);
+    }
+    casty__pool_flush(w);
+    casty__tls_worker = NULL;
+    return NULL;
+}
+
+/* ---- scheduling entry points --------------------------------------------------- */
+
+/* Makes c runnable. From one of sys's workers: into its LIFO slot (the
+ * previous occupant moves to the ring); from anywhere else: the injection
+ * queue. */
+void casty__schedule(struct casty_system *sys, struct cell *c)
+{
+    struct worker *w = casty__tls_worker;
+    if (w && w->sys == sys) {
+        struct cell *prev = w->lifo;
+        w->lifo = c;
+        if (prev) {
+            ring_push(w, prev);
+            notify_one(sys);
+        }
+        return;
+    }
+    inject_push_list(sys, c, c, 1);
+}
+
+/* Re-queues the actor w just ran (it still has messages): the ring's back. */
+void casty__schedule_requeue(struct worker *w, struct cell *c)
+{
+    ring_push(w, c);
+    notify_one(w->sys);
+}
+
+int casty__sched_start(struct casty_system *sys)
+{
+    uint32_t n = sys->nworkers;
+    sys->idle = calloc(n, sizeof(uint32_t));
+    if (sys->idle == NULL)
+        return CASTY_ENOMEM;
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        seed = (uint64_t)time(NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        struct worker *w = &sys->workers[i];
+        w->index = i;
+        w->sys = sys;
+        w->rng = (seed + i * 0x9e3779b97f4a7c15ull) | 1;
+        int rc = casty__pool_init(w, n);
+        if (rc)
+            return rc;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        int rc = pthread_create(&sys->workers[i].thread, NULL, worker_main, &sys->workers[i]);
+        if (rc) {
+            store_release(&sys->exit, 1u);
+            for (uint32_t j = 0; j < i; j++) {
+                store_release(&sys->workers[j].wake_word, 1u);
+                futex_wake(&sys->workers[j].wake_word);
+            }
+            for (uint32_t j = 0; j < i; j++)
+                pthread_join(sys->workers[j].thread, NULL);
+            return -rc;
+        }
+    }
+    return 0;
+}
+
+/* Tells every worker to leave its loop, wakes them, joins them. */
+void casty__sched_stop(struct casty_system *sys)
+{
+    store_seqcst(&sys->exit, 1u);
+    for (uint32_t i = 0; i < sys->nworkers; i++) {
+        store_release(&sys->workers[i].wake_word, 1u);
+        futex_wake(&sys->workers[i].wake_word);
+    }
+    for (uint32_t i = 0; i < sys->nworkers; i++)
+        pthread_join(sys->workers[i].thread, NULL);
+    free(sys->idle);
+    sys->idle = NULL;
+}

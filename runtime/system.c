@@ -1,0 +1,479 @@
+/* The actor system object: creation and shutdown, the process registry that
+ * lets a bare ref find its system, spawning and stopping actors, names of
+ * top-level actors, paths and counters.
+ *
+ * The registry is the one piece of process-wide state: casty_tell takes no
+ * system argument, so a ref's node id must lead to its system. The low 8
+ * bits of a local node id index a 256-entry table; the other 56 bits are
+ * random, so a ref into a system that has shut down never matches a newer
+ * system that reuses the index. Lookups from non-worker threads hold the
+ * registry's read lock while they enqueue, which is what lets shutdown free
+ * the system after taking the write lock once. A worker sending within its
+ * own system skips the registry entirely. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "atomics.h"
+#include "internal.h"
+
+#define REGISTRY_SIZE 256u
+#define MAX_WORKERS 1024u
+#define DEFAULT_THROUGHPUT 64u
+#define NAME_MAX_LEN 255u
+
+static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct casty_system *registry[REGISTRY_SIZE];
+
+CASTY_MESSAGE_DEFINE(casty_actor_started_t);
+CASTY_MESSAGE_DEFINE(casty_actor_stopped_t);
+CASTY_MESSAGE_DEFINE(casty_actor_failed_t);
+CASTY_MESSAGE_DEFINE(casty_dead_letter_t);
+CASTY_MESSAGE_DEFINE(casty_unhandled_message_t);
+
+/* ---- registry ----------------------------------------------------------------- */
+
+/* Finds the live system with this node id and returns it with the registry
+ * read-locked (release with casty__system_release), or NULL (not locked). */
+struct casty_system *casty__system_acquire(uint64_t node, struct worker **w_out)
+{
+    if (w_out)
+        *w_out = NULL;
+    if (node == 0)
+        return NULL;
+    pthread_rwlock_rdlock(&registry_lock);
+    struct casty_system *sys = registry[node & (REGISTRY_SIZE - 1)];
+    if (sys && sys->node == node)
+        return sys;
+    pthread_rwlock_unlock(&registry_lock);
+    return NULL;
+}
+
+void casty__system_release(struct casty_system *sys)
+{
+    (void)sys;
+    pthread_rwlock_unlock(&registry_lock);
+}
+
+static int registry_add(struct casty_system *sys)
+{
+    uint64_t rnd;
+    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        rnd = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+    pthread_rwlock_wrlock(&registry_lock);
+    for (uint32_t i = 0; i < REGISTRY_SIZE; i++) {
+        if (registry[i] == NULL) {
+            uint64_t high = rnd >> 8;
+            if (high == 0)
+                high = 1;
+            sys->node = high << 8 | i;
+            sys->registry_index = i;
+            registry[i] = sys;
+            pthread_rwlock_unlock(&registry_lock);
+            return 0;
+        }
+    }
+    pthread_rwlock_unlock(&registry_lock);
+    return CASTY_ERANGE;
+}
+
+static void registry_remove(struct casty_system *sys)
+{
+    pthread_rwlock_wrlock(&registry_lock);
+    if (registry[sys->registry_index] == sys)
+        registry[sys->registry_index] = NULL;
+    pthread_rwlock_unlock(&registry_lock);
+}
+
+/* ---- names of top-level actors (open addressing, under names_lock) ------------- */
+
+static char tombstone;
+#define TOMBSTONE (&tombstone)
+
+static uint32_t name_hash(const char *name)
+{
+    return (uint32_t)XXH3_64bits(name, strlen(name));
+}
+
+static struct name_entry *names_find(struct casty_system *sys, const char *name)
+{
+    if (sys->names_cap == 0)
+        return NULL;
+    uint32_t mask = sys->names_cap - 1;
+    for (uint32_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+        struct name_entry *e = &sys->names[i];
+        if (e->name == NULL)
+            return NULL;
+        if (e->name != TOMBSTONE && strcmp(e->name, name) == 0)
+            return e;
+    }
+}
+
+static int names_grow(struct casty_system *sys)
+{
+    uint32_t cap = sys->names_cap ? sys->names_cap * 2 : 64;
+    struct name_entry *old = sys->names;
+    uint32_t old_cap = sys->names_cap;
+    struct name_entry *t = calloc(cap, sizeof *t);
+    if (t == NULL)
+        return CASTY_ENOMEM;
+    sys->names = t;
+    sys->names_cap = cap;
+    sys->names_used = 0;
+    for (uint32_t i = 0; i < old_cap; i++) {
+        if (old[i].name == NULL || old[i].name == TOMBSTONE)
+            continue;
+        uint32_t j = name_hash(old[i].name) & (cap - 1);
+        while (t[j].name)
+            j = (j + 1) & (cap - 1);
+        t[j] = old[i];
+        sys->names_used++;
+    }
+    free(old);
+    return 0;
+}
+
+static int names_insert(struct casty_system *sys, char *name, uint32_t slot)
+{
+    if ((sys->names_used + 1) * 2 > sys->names_cap) {
+        int rc = names_grow(sys);
+        if (rc)
+            return rc;
+    }
+    uint32_t mask = sys->names_cap - 1;
+    uint32_t i = name_hash(name) & mask;
+    while (sys->names[i].name && sys->names[i].name != TOMBSTONE)
+        i = (i + 1) & mask;
+    if (sys->names[i].name == NULL)
+        sys->names_used++;
+    sys->names[i].name = name;
+    sys->names[i].slot = slot;
+    return 0;
+}
+
+/* Forgets c's name (if any) when it stops. Called by the stopping worker. */
+void casty__names_remove(struct casty_system *sys, struct cell *c)
+{
+    store_release(&c->live_gen, 0u);
+    if (load_relaxed(&c->name) == NULL)
+        return;
+    pthread_mutex_lock(&sys->names_lock);
+    struct name_entry *e = names_find(sys, c->name);
+    if (e && e->slot == c->slot)
+        e->name = TOMBSTONE;
+    free(c->name);
+    c->name = NULL;
+    pthread_mutex_unlock(&sys->names_lock);
+}
+
+/* ---- create / shutdown ------------------------------------------------------------- */
+
+void casty_system_config_init(casty_system_config_t *config)
+{
+    if (config == NULL)
+        return;
+    memset(config, 0, sizeof *config);
+    config->name = "casty";
+}
+
+static bool valid_system_name(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 0 && n < sizeof(((struct casty_system *)0)->name) && strpbrk(name, "/@ ") == NULL;
+}
+
+static void system_free(struct casty_system *sys)
+{
+    if (sys->dir)
+        casty__cells_destroy(sys);
+    if (sys->workers) {
+        for (uint32_t i = 0; i < sys->nworkers; i++)
+            casty__pool_destroy(&sys->workers[i]);
+        free(sys->workers);
+    }
+    casty__events_destroy(sys);
+    for (uint32_t i = 0; i < sys->names_cap; i++)
+        if (sys->names[i].name != TOMBSTONE)
+            free(sys->names[i].name);
+    free(sys->names);
+    pthread_mutex_destroy(&sys->grow_lock);
+    pthread_mutex_destroy(&sys->inject_lock);
+    pthread_mutex_destroy(&sys->idle_lock);
+    pthread_mutex_destroy(&sys->names_lock);
+    pthread_mutex_destroy(&sys->live_lock);
+    pthread_cond_destroy(&sys->live_cond);
+    pthread_rwlock_destroy(&sys->events_lock);
+    free(sys);
+}
+
+int casty_system_create(const casty_system_config_t *config, casty_system_t **out)
+{
+    if (out == NULL)
+        return CASTY_EINVAL;
+    *out = NULL;
+    casty_system_config_t defaults;
+    casty_system_config_init(&defaults);
+    if (config == NULL)
+        config = &defaults;
+    const char *name = config->name ? config->name : "casty";
+    if (!valid_system_name(name) || config->workers > MAX_WORKERS)
+        return CASTY_EINVAL;
+
+    struct casty_system *sys = aligned_alloc(CACHE_LINE, sizeof *sys);
+    if (sys == NULL)
+        return CASTY_ENOMEM;
+    memset(sys, 0, sizeof *sys);
+    strcpy(sys->name, name);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    sys->nworkers = config->workers ? config->workers : (uint32_t)(ncpu > 0 ? ncpu : 1);
+    sys->throughput = config->throughput ? config->throughput : DEFAULT_THROUGHPUT;
+    pthread_mutex_init(&sys->grow_lock, NULL);
+    pthread_mutex_init(&sys->inject_lock, NULL);
+    pthread_mutex_init(&sys->idle_lock, NULL);
+    pthread_mutex_init(&sys->names_lock, NULL);
+    pthread_mutex_init(&sys->live_lock, NULL);
+    pthread_rwlock_init(&sys->events_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sys->live_cond, &ca);
+    pthread_condattr_destroy(&ca);
+
+    int rc = CASTY_ENOMEM;
+    sys->dir = calloc(CELL_DIR_SIZE, sizeof(struct cell *));
+    sys->workers = aligned_alloc(CACHE_LINE, sys->nworkers * sizeof(struct worker));
+    if (sys->dir == NULL || sys->workers == NULL)
+        goto fail;
+    memset(sys->workers, 0, sys->nworkers * sizeof(struct worker));
+    rc = registry_add(sys);
+    if (rc)
+        goto fail;
+    rc = casty__sched_start(sys);
+    if (rc)
+        goto fail_registered;
+    *out = sys;
+    return 0;
+
+fail_registered:
+    registry_remove(sys);
+fail:
+    system_free(sys);
+    return rc;
+}
+
+static void stop_all(struct casty_system *sys)
+{
+    uint32_t nchunks = load_acquire(&sys->nchunks);
+    struct sys_stop stop = {.gen = 0};
+    for (uint32_t ch = 0; ch < nchunks; ch++) {
+        struct cell *base = load_acquire(&sys->dir[ch]);
+        for (uint32_t i = 0; i < CELL_CHUNK; i++)
+            if (load_acquire(&base[i].live_gen) != 0)
+                casty__send_sys(sys, base[i].slot, MSG_SYS_STOP, &stop, sizeof stop);
+    }
+}
+
+int casty_system_shutdown(casty_system_t *sys)
+{
+    if (sys == NULL)
+        return CASTY_EINVAL;
+    struct worker *w = casty__tls_worker;
+    if (w && w->sys == sys)
+        return CASTY_EDEADLK;
+    store_seqcst(&sys->state, (uint32_t)SYS_STOPPING);
+    /* Stop every actor; re-send to stragglers (spawned concurrently with
+     * the state change) until none is left. */
+    while (load_acquire(&sys->live) != 0) {
+        stop_all(sys);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&sys->live_lock);
+        if (load_acquire(&sys->live) != 0)
+            pthread_cond_timedwait(&sys->live_cond, &sys->live_lock, &ts);
+        pthread_mutex_unlock(&sys->live_lock);
+    }
+    registry_remove(sys);
+    casty__sched_stop(sys);
+    store_seqcst(&sys->state, (uint32_t)SYS_STOPPED);
+    system_free(sys);
+    return 0;
+}
+
+/* Counts an actor as stopped; wakes shutdown when it was the last. */
+void casty__actor_stopped(struct casty_system *sys)
+{
+    if (ck_pr_faa_64(&sys->live, (uint64_t)-1) == 1 && load_acquire(&sys->state) != SYS_RUNNING) {
+        pthread_mutex_lock(&sys->live_lock);
+        pthread_cond_broadcast(&sys->live_cond);
+        pthread_mutex_unlock(&sys->live_lock);
+    }
+}
+
+/* ---- spawn / stop --------------------------------------------------------------------- */
+
+static bool valid_actor_name(const char *name)
+{
+    size_t n = strnlen(name, NAME_MAX_LEN + 1);
+    return n > 0 && n <= NAME_MAX_LEN && strchr(name, '/') == NULL && name[0] != '$';
+}
+
+int casty_spawn(casty_system_t *sys, casty_behavior_t *behavior, const char *name,
+                const casty_spawn_options_t *options, casty_ref_t *out)
+{
+    (void)options;
+    int rc = CASTY_EINVAL;
+    if (out)
+        *out = CASTY_REF_NONE;
+    if (sys == NULL || behavior == NULL ||
+        (behavior->kind != BEH_RECEIVE && behavior->kind != BEH_SETUP) ||
+        (name && !valid_actor_name(name)))
+        goto fail_behavior;
+    rc = CASTY_ESHUTDOWN;
+    if (load_acquire(&sys->state) != SYS_RUNNING)
+        goto fail_behavior;
+
+    struct cell *c;
+    rc = casty__cell_alloc(sys, &c);
+    if (rc)
+        goto fail_behavior;
+    uint32_t gen = c->alloc_gen + 1;
+    if (gen == 0)
+        gen = 1;
+    c->alloc_gen = gen;
+    if (name) {
+        char *copy = strdup(name);
+        rc = CASTY_ENOMEM;
+        if (copy == NULL)
+            goto fail_slot;
+        pthread_mutex_lock(&sys->names_lock);
+        rc = names_find(sys, name) ? CASTY_EEXIST : names_insert(sys, copy, c->slot);
+        if (rc == 0)
+            store_relaxed(&c->name, copy);
+        pthread_mutex_unlock(&sys->names_lock);
+        if (rc) {
+            free(copy);
+            goto fail_slot;
+        }
+    }
+    ck_pr_inc_64(&sys->live);
+    ck_pr_inc_64(&sys->spawned);
+    store_release(&c->live_gen, gen);
+    struct sys_start start = {.behavior = behavior, .gen = gen};
+    rc = casty__send_sys(sys, c->slot, MSG_SYS_START, &start, sizeof start);
+    if (rc) {
+        /* Out of memory for one node: undo as if it had started and stopped. */
+        casty__names_remove(sys, c);
+        casty__actor_stopped(sys);
+        goto fail_slot;
+    }
+    if (out)
+        *out = casty__cell_ref(sys, c->slot, gen);
+    return 0;
+
+fail_slot:
+    casty__cell_free_slot(sys, c);
+fail_behavior:
+    casty_behavior_free(behavior);
+    return rc;
+}
+
+int casty_ctx_spawn(casty_ctx_t *ctx, casty_behavior_t *behavior, const char *name,
+                    const casty_spawn_options_t *options, casty_ref_t *out)
+{
+    if (ctx == NULL) {
+        casty_behavior_free(behavior);
+        return CASTY_EINVAL;
+    }
+    return casty_spawn(ctx->sys, behavior, name, options, out);
+}
+
+int casty_stop(casty_ref_t ref)
+{
+    uint32_t gen = (uint32_t)(ref.actor >> 32);
+    if (gen == 0)
+        return CASTY_EINVAL;
+    struct sys_stop stop = {.gen = gen};
+    struct worker *w = casty__tls_worker;
+    if (w && w->sys->node == ref.node) {
+        int rc = casty__send_sys(w->sys, (uint32_t)ref.actor, MSG_SYS_STOP, &stop, sizeof stop);
+        return rc == CASTY_ENOENT ? 0 : rc;
+    }
+    struct casty_system *sys = casty__system_acquire(ref.node, NULL);
+    if (sys == NULL)
+        return CASTY_ESHUTDOWN;
+    int rc = casty__send_sys(sys, (uint32_t)ref.actor, MSG_SYS_STOP, &stop, sizeof stop);
+    casty__system_release(sys);
+    return rc == CASTY_ENOENT ? 0 : rc;
+}
+
+/* ---- context, paths, stats -------------------------------------------------------------- */
+
+casty_ref_t casty_ctx_self(const casty_ctx_t *ctx)
+{
+    if (ctx == NULL)
+        return CASTY_REF_NONE;
+    return casty__cell_ref(ctx->sys, ctx->cell->slot, ctx->cell->gen);
+}
+
+casty_system_t *casty_ctx_system(const casty_ctx_t *ctx)
+{
+    return ctx ? ctx->sys : NULL;
+}
+
+int casty_ref_path(casty_ref_t ref, char *buf, size_t len)
+{
+    if (buf == NULL || len == 0)
+        return CASTY_EINVAL;
+    struct casty_system *sys = casty__system_acquire(ref.node, NULL);
+    if (sys == NULL)
+        return CASTY_ESHUTDOWN;
+    uint32_t slot = (uint32_t)ref.actor, gen = (uint32_t)(ref.actor >> 32);
+    struct cell *c = casty__cell_lookup(sys, slot);
+    int n = CASTY_ENOENT;
+    pthread_mutex_lock(&sys->names_lock);
+    if (c && gen != 0 && load_acquire(&c->live_gen) == gen) {
+        if (c->name)
+            n = snprintf(buf, len, "casty://%s@local/user/%s", sys->name, c->name);
+        else
+            n = snprintf(buf, len, "casty://%s@local/user/$%u", sys->name, slot);
+        if (n >= 0 && (size_t)n >= len)
+            n = CASTY_ENOSPC;
+    }
+    pthread_mutex_unlock(&sys->names_lock);
+    casty__system_release(sys);
+    return n;
+}
+
+const char *casty_system_name(const casty_system_t *sys)
+{
+    return sys ? sys->name : NULL;
+}
+
+uint32_t casty_system_workers(const casty_system_t *sys)
+{
+    return sys ? sys->nworkers : 0;
+}
+
+uint64_t casty_system_node(const casty_system_t *sys)
+{
+    return sys ? sys->node : 0;
+}
+
+void casty_system_stats(const casty_system_t *sys, casty_system_stats_t *out)
+{
+    if (sys == NULL || out == NULL)
+        return;
+    out->actors_live = load_relaxed(&sys->live);
+    out->actors_spawned = load_relaxed(&sys->spawned);
+    out->dead_letters = load_relaxed(&sys->dead_letters);
+    out->unhandled = load_relaxed(&sys->unhandled);
+}

@@ -1,0 +1,56 @@
+#!/bin/sh
+# Runs the example programs in DIR (default build/examples) and compares each
+# one's stdout with the output its top comment promises. An example fails when
+# its output differs, it exits non-zero, or it runs longer than 20 seconds.
+# Prints "examples: N passed, M failed"; exits 1 when any failed.
+set -u
+
+dir=${1:-build/examples}
+passed=0
+failed=0
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+# The expected stdout of each example (the dollar signs are literal).
+# shellcheck disable=SC2016
+expected() {
+    case $1 in
+    quickstart)    printf 'Hello, Alice!\nHello, Bob!\n' ;;
+    bank_account)  printf 'Balance: 100\nWithdraw: insufficient funds (balance=100)\n' ;;
+    request_reply) printf 'Balance: 100\n' ;;
+    state_machine) printf 'Total: $100.00\nReceipt: 2 items, $100.00\n' ;;
+    esac
+}
+
+for name in quickstart bank_account request_reply state_machine; do
+    exe=$dir/$name
+    if [ ! -x "$exe" ]; then
+        echo "FAIL $name: $exe not found" >&2
+        failed=$((failed + 1))
+        continue
+    fi
+    expected "$name" >"$tmp/expected"
+    timeout 20 "$exe" >"$tmp/actual" 2>"$tmp/stderr"
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        case $rc in
+        124) why="timed out after 20s" ;;
+        *) why="exit status $rc"
+           [ "$rc" -gt 128 ] && why="$why (killed by signal $((rc - 128)))" ;;
+        esac
+        echo "FAIL $name: $why" >&2
+        sed 's/^/  stderr: /' "$tmp/stderr" >&2
+        failed=$((failed + 1))
+    elif ! cmp -s "$tmp/expected" "$tmp/actual"; then
+        echo "FAIL $name: unexpected output" >&2
+        diff -u "$tmp/expected" "$tmp/actual" | sed 's/^/  /' >&2
+        failed=$((failed + 1))
+    else
+        echo "ok   $name"
+        passed=$((passed + 1))
+    fi
+done
+
+echo "examples: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,174 @@
+/* Stress: the scheduler and mailboxes through the public API. 10^7
+ * messages hop between 1,000 actors, sent from actors and from outside
+ * threads at once; every actor's count is then read back and must sum to
+ * exactly what was sent. Also: many short-lived actors spawned and stopped
+ * concurrently (slot reuse), and stale refs under load. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+
+#include "casty.h"
+#include "helpers.h"
+
+#define ACTORS 1000
+
+CASTY_MESSAGE(hop_msg, uint32_t hops; uint32_t rnd;);
+CASTY_MESSAGE(count_query, casty_ref_t reply_to;);
+CASTY_MESSAGE(count_reply, uint64_t count;);
+
+static casty_ref_t refs[ACTORS];
+static latch_t done = LATCH_INIT;
+
+struct hop_state {
+    uint64_t count;
+};
+
+static casty_behavior_t *hopper(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    struct hop_state *s = state;
+    const hop_msg *h = casty_msg_as(msg, hop_msg);
+    if (h) {
+        s->count++;
+        if (h->hops == 0) {
+            latch_add(&done, 1);
+        } else {
+            uint32_t r = h->rnd * 1103515245u + 12345u;
+            cr_assert_eq(CASTY_TELL(refs[r % ACTORS], hop_msg, .hops = h->hops - 1, .rnd = r), 0);
+        }
+        return casty_same();
+    }
+    const count_query *q = casty_msg_as(msg, count_query);
+    if (q) {
+        CASTY_TELL(q->reply_to, count_reply, .count = s->count);
+        return casty_same();
+    }
+    return casty_unhandled();
+}
+
+struct feeder_arg {
+    uint32_t chains;
+    uint32_t hops;
+    uint64_t seed;
+};
+
+static void *feeder(void *p)
+{
+    struct feeder_arg *a = p;
+    uint64_t x = a->seed | 1;
+    for (uint32_t i = 0; i < a->chains; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        cr_assert_eq(CASTY_TELL(refs[x % ACTORS], hop_msg, .hops = a->hops, .rnd = (uint32_t)x), 0);
+    }
+    return NULL;
+}
+
+static int ask_count(casty_ref_t target, casty_ref_t reply_to, void *arg)
+{
+    (void)arg;
+    return CASTY_TELL(target, count_query, .reply_to = reply_to);
+}
+
+Test(stress_sched, ten_million_messages_exact_counts, .timeout = 300)
+{
+    uint64_t seed = stress_seed("stress_sched");
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(NULL, &sys), 0);
+    struct hop_state zero = {0};
+    for (int i = 0; i < ACTORS; i++)
+        cr_assert_eq(casty_spawn(sys, casty_receive(hopper, &zero, sizeof zero), NULL, NULL,
+                                 &refs[i]),
+                     0);
+    /* 2 feeder threads x chains x (hops + 1) messages = 10^7 at scale 1. */
+    uint32_t hops = 99;
+    uint32_t chains = (uint32_t)(50000 / stress_scale());
+    uint64_t total = 2ull * chains * (hops + 1);
+    struct feeder_arg args[2] = {{chains, hops, seed}, {chains, hops, seed * 31 + 7}};
+    pthread_t th[2];
+    done.count = 0;
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, feeder, &args[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    cr_assert_eq(latch_wait(&done, 2ull * chains, 240000), 2ull * chains, "chains lost");
+
+    uint64_t sum = 0;
+    for (int i = 0; i < ACTORS; i++) {
+        casty_msg_t *reply;
+        cr_assert_eq(casty_ask(sys, refs[i], ask_count, NULL, 10000, &reply), 0);
+        sum += casty_msg_as(reply, count_reply)->count;
+        casty_msg_free(reply);
+    }
+    cr_assert_eq(sum, total, "counted %lu of %lu", (unsigned long)sum, (unsigned long)total);
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(st.dead_letters, 0);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* ---- spawn/stop churn: slots are reused while stale refs are in use ---- */
+
+CASTY_SIGNAL(poke);
+static latch_t poked = LATCH_INIT;
+
+static casty_behavior_t *one_shot(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    if (casty_msg_is(msg, poke)) {
+        latch_add(&poked, 1);
+        return casty_stopped();
+    }
+    return casty_unhandled();
+}
+
+static latch_t dead = LATCH_INIT;
+static void count_dead(const casty_type_t *t, const void *ev, void *arg)
+{
+    (void)t;
+    (void)ev;
+    (void)arg;
+    latch_add(&dead, 1);
+}
+
+struct churn_arg {
+    casty_system_t *sys;
+    uint32_t n;
+};
+
+static void *churner(void *p)
+{
+    struct churn_arg *a = p;
+    for (uint32_t i = 0; i < a->n; i++) {
+        casty_ref_t r;
+        cr_assert_eq(casty_spawn(a->sys, casty_receive(one_shot, NULL, 0), NULL, NULL, &r), 0);
+        cr_assert_eq(casty_tell(r, &poke_type, NULL), 0);
+        /* The second poke races with the stop: it must become a dead
+         * letter, never reach the next actor that gets this slot. */
+        cr_assert_eq(casty_tell(r, &poke_type, NULL), 0);
+    }
+    return NULL;
+}
+
+Test(stress_sched, spawn_stop_churn_stale_refs, .timeout = 300)
+{
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(NULL, &sys), 0);
+    cr_assert_eq(casty_subscribe(sys, &casty_dead_letter_t_type, count_dead, NULL), 0);
+    uint32_t per = (uint32_t)(100000 / stress_scale());
+    struct churn_arg a = {sys, per};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, churner, &a);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    cr_assert_eq(latch_wait(&poked, 2ull * per, 120000), 2ull * per);
+    cr_assert_eq(latch_wait(&dead, 2ull * per, 120000), 2ull * per);
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(st.dead_letters, 2ull * per);
+    cr_assert_eq(st.actors_spawned, 2ull * per);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(latch_get(&poked), 2ull * per, "a stale poke reached a new incarnation");
+}
