@@ -107,7 +107,7 @@ struct cell {
     struct casty_msg *sysq;                     /* LIFO stack of system messages */
     /* consumer side: owned by the worker running the actor */
     struct casty_msg *head; /* last consumed node, or the stub */
-    struct msg_link stub;
+    alignas(16) struct msg_link stub; /* viewed as a struct casty_msg: same alignment */
     struct casty_behavior *behavior; /* current */
     struct casty_behavior *initial;  /* template for restart */
     struct casty_system *sys;

@@ -103,17 +103,21 @@ static inline bool mbox_try_idle(struct cell *c, struct worker *w)
         return false;
     if (head != stub) {
         /* The stub is not in the chain (it was consumed earlier), so no
-         * producer can be linking to it: safe to reset. */
+         * producer can be linking to it: safe to reset. `head` must point
+         * at it before the CAS: once the actor is idle, the next worker to
+         * run it may read `head` at once. */
         store_relaxed(&c->stub.next, (struct casty_msg *)NULL);
+        c->head = stub;
     }
     /* Full barrier; pairs with the producers' swap in mbox_push and the
      * claim CAS in mbox_claim. */
-    if (!ck_pr_cas_ptr(&c->tail, head, (void *)((uintptr_t)stub | IDLE_BIT)))
+    if (!ck_pr_cas_ptr(&c->tail, head, (void *)((uintptr_t)stub | IDLE_BIT))) {
+        c->head = head; /* still ours: a message is arriving */
         return false;
-    if (head != stub) {
-        c->head = stub;
-        casty__msg_release(w, head);
     }
+    /* No producer can reach `head` any more (the tail moved past it). */
+    if (head != stub)
+        casty__msg_release(w, head);
     return true;
 }
 
