@@ -4,6 +4,7 @@
 # (tools/install-deps.sh installs them when pkg-config or a header is missing).
 
 CC      ?= cc
+SHELL   := /bin/bash
 PREFIX  ?= /usr/local
 BUILD   ?= build
 OPT     ?= -O2
@@ -103,9 +104,12 @@ $(ASAN_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
 	$(CC) $(SAN_CFLAGS) -fsanitize=address,undefined -DCK_USE_CC_BUILTINS=1 -MMD -MP -c $< -o $@
 $(ASAN_DIR)/tests: $(LIB_SRCS:%.c=$(ASAN_DIR)/obj/%.o) $(TEST_SRCS:%.c=$(ASAN_DIR)/obj/%.o)
 	$(CC) -fsanitize=address,undefined -o $@ $^ $(TEST_LIBS) $(LIBS)
+# Criterion runs each test in a child whose LeakSanitizer report does not
+# fail the test, so the log is checked for any sanitizer report as well.
 asan: $(ASAN_DIR)/tests
-	ASAN_OPTIONS="detect_leaks=1 abort_on_error=0" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
-	CASTY_STRESS_SCALE=$${CASTY_STRESS_SCALE:-4} $(ASAN_DIR)/tests --jobs 1
+	set -o pipefail; ASAN_OPTIONS="detect_leaks=1 abort_on_error=0" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
+	CASTY_STRESS_SCALE=$${CASTY_STRESS_SCALE:-4} $(ASAN_DIR)/tests --jobs 1 2>&1 | tee $(ASAN_DIR)/log
+	@if grep -q -E "Sanitizer|runtime error" $(ASAN_DIR)/log; then echo "asan: sanitizer report above"; exit 1; fi
 
 # ---- benchmarks ---------------------------------------------------------------
 bench: benches

@@ -1,0 +1,674 @@
+/* Actors through the public API: behaviors (receive, setup, same, stopped,
+ * unhandled, failed, restart), functional state, tell/tell_move, stale refs,
+ * ask (reply, timeout with late reply, EDEADLK on a worker), paths, names,
+ * the event stream, several systems in one process, shutdown with messages
+ * in flight, idle CPU, and bad input everywhere. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "casty.h"
+#include "helpers.h"
+
+CASTY_MESSAGE(add_msg, int64_t n;);
+CASTY_MESSAGE(get_msg, casty_ref_t reply_to;);
+CASTY_MESSAGE(value_msg, int64_t v;);
+CASTY_SIGNAL(stop_sig);
+CASTY_SIGNAL(other_sig);
+
+static casty_system_t *new_system(uint32_t workers)
+{
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.workers = workers;
+    casty_system_t *sys = NULL;
+    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    return sys;
+}
+
+static int ask_get(casty_ref_t target, casty_ref_t reply_to, void *arg)
+{
+    (void)arg;
+    return CASTY_TELL(target, get_msg, .reply_to = reply_to);
+}
+
+static int64_t ask_value(casty_system_t *sys, casty_ref_t ref)
+{
+    casty_msg_t *reply = NULL;
+    int rc = casty_ask(sys, ref, ask_get, NULL, 5000, &reply);
+    cr_assert_eq(rc, 0, "ask: %s", casty_strerror(rc));
+    const value_msg *v = casty_msg_as(reply, value_msg);
+    cr_assert_not_null(v);
+    int64_t out = v->v;
+    casty_msg_free(reply);
+    return out;
+}
+
+/* ---- in-place state and functional state --------------------------------- */
+
+static casty_behavior_t *inplace_counter(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    int64_t *total = state;
+    const add_msg *a = casty_msg_as(msg, add_msg);
+    if (a) {
+        *total += a->n;
+        return casty_same();
+    }
+    const get_msg *g = casty_msg_as(msg, get_msg);
+    if (g) {
+        CASTY_TELL(g->reply_to, value_msg, .v = *total);
+        return casty_same();
+    }
+    if (casty_msg_is(msg, stop_sig))
+        return casty_stopped();
+    return casty_unhandled();
+}
+
+static casty_behavior_t *functional_counter(casty_ctx_t *ctx, const casty_msg_t *msg,
+                                            void *state)
+{
+    (void)ctx;
+    const int64_t total = *(const int64_t *)state;
+    const add_msg *a = casty_msg_as(msg, add_msg);
+    if (a) {
+        int64_t next = total + a->n;
+        return casty_receive(functional_counter, &next, sizeof next);
+    }
+    const get_msg *g = casty_msg_as(msg, get_msg);
+    if (g) {
+        CASTY_TELL(g->reply_to, value_msg, .v = total);
+        return casty_same();
+    }
+    return casty_unhandled();
+}
+
+Test(actor, inplace_state_counts_exactly)
+{
+    casty_system_t *sys = new_system(2);
+    int64_t zero = 0;
+    casty_ref_t ref;
+    cr_assert_eq(casty_spawn(sys, casty_receive(inplace_counter, &zero, sizeof zero), "counter",
+                             NULL, &ref),
+                 0);
+    for (int i = 1; i <= 1000; i++)
+        cr_assert_eq(CASTY_TELL(ref, add_msg, .n = i), 0);
+    cr_assert_eq(ask_value(sys, ref), 500500);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* 10^6 behavior transitions, each allocating a new behavior: under `make
+ * asan` LeakSanitizer proves the runtime frees every replaced one. */
+Test(actor, functional_state_million_transitions, .timeout = 120)
+{
+    casty_system_t *sys = new_system(2);
+    int64_t zero = 0;
+    casty_ref_t ref;
+    cr_assert_eq(
+        casty_spawn(sys, casty_receive(functional_counter, &zero, sizeof zero), NULL, NULL, &ref),
+        0);
+    int64_t n = 1000000 / (int64_t)stress_scale();
+    for (int64_t i = 0; i < n; i++)
+        cr_assert_eq(CASTY_TELL(ref, add_msg, .n = 1), 0);
+    cr_assert_eq(ask_value(sys, ref), n);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* ---- setup and restart ---------------------------------------------------- */
+
+static latch_t setups = LATCH_INIT;
+
+static casty_behavior_t *setup_counter(casty_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    latch_add(&setups, 1);
+    int64_t start = *(int64_t *)arg;
+    return casty_receive(inplace_counter, &start, sizeof start);
+}
+
+static casty_behavior_t *restarting(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    if (casty_msg_is(msg, other_sig))
+        return casty_restart();
+    return inplace_counter(ctx, msg, state);
+}
+
+Test(actor, setup_runs_before_first_message_with_its_argument)
+{
+    casty_system_t *sys = new_system(1);
+    setups.count = 0;
+    int64_t start = 40;
+    casty_ref_t ref;
+    cr_assert_eq(casty_spawn(sys, casty_setup(setup_counter, &start, sizeof start), NULL, NULL, &ref),
+                 0);
+    cr_assert_eq(CASTY_TELL(ref, add_msg, .n = 2), 0);
+    cr_assert_eq(ask_value(sys, ref), 42);
+    cr_assert_eq(latch_get(&setups), 1);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+Test(actor, restart_returns_to_fresh_initial_state)
+{
+    casty_system_t *sys = new_system(2);
+    int64_t start = 5;
+    casty_ref_t ref;
+    cr_assert_eq(casty_spawn(sys, casty_receive(restarting, &start, sizeof start), NULL, NULL, &ref),
+                 0);
+    CASTY_TELL(ref, add_msg, .n = 10);
+    cr_assert_eq(ask_value(sys, ref), 15);
+    cr_assert_eq(casty_tell(ref, &other_sig_type, NULL), 0);
+    cr_assert_eq(ask_value(sys, ref), 5, "restart must bring back the initial state");
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* ---- stopping, stale refs, dead letters ------------------------------------- */
+
+static latch_t dead_to_target = LATCH_INIT;
+static casty_ref_t dead_target;
+
+static void on_dead_letter(const casty_type_t *t, const void *ev, void *arg)
+{
+    (void)arg;
+    cr_assert_eq(t, &casty_dead_letter_t_type);
+    const casty_dead_letter_t *d = ev;
+    if (casty_ref_eq(d->recipient, dead_target) && d->msg_type == &add_msg_type)
+        latch_add(&dead_to_target, 1);
+}
+
+static latch_t stopped_events = LATCH_INIT;
+static void on_stopped(const casty_type_t *t, const void *ev, void *arg)
+{
+    (void)t;
+    const casty_actor_stopped_t *s = ev;
+    if (casty_ref_eq(s->ref, *(casty_ref_t *)arg))
+        latch_add(&stopped_events, 1);
+}
+
+Test(actor, stale_ref_after_stop_is_dead_letter_never_reaches_new_actor)
+{
+    casty_system_t *sys = new_system(2);
+    dead_to_target.count = 0;
+    stopped_events.count = 0;
+    int64_t zero = 0;
+    casty_ref_t old;
+    cr_assert_eq(casty_spawn(sys, casty_receive(inplace_counter, &zero, sizeof zero), NULL, NULL, &old),
+                 0);
+    dead_target = old;
+    cr_assert_eq(casty_subscribe(sys, &casty_dead_letter_t_type, on_dead_letter, NULL), 0);
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_stopped_t_type, on_stopped, &old), 0);
+    cr_assert_eq(casty_tell(old, &stop_sig_type, NULL), 0);
+    cr_assert_eq(latch_wait(&stopped_events, 1, 5000), 1);
+
+    /* The freed slot is reused by the next spawn; the old ref must not reach it. */
+    casty_ref_t fresh;
+    cr_assert_eq(casty_spawn(sys, casty_receive(inplace_counter, &zero, sizeof zero), NULL, NULL, &fresh),
+                 0);
+    cr_assert_eq((uint32_t)fresh.actor, (uint32_t)old.actor, "slot reused");
+    cr_assert_neq(fresh.actor, old.actor, "with a new generation");
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(CASTY_TELL(old, add_msg, .n = 1000), 0);
+    cr_assert_eq(latch_wait(&dead_to_target, 10, 5000), 10);
+    cr_assert_eq(ask_value(sys, fresh), 0);
+    char path[128];
+    cr_assert_eq(casty_ref_path(old, path, sizeof path), CASTY_ENOENT);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+Test(actor, forged_refs_are_dead_letters_not_crashes)
+{
+    casty_system_t *sys = new_system(1);
+    casty_ref_t forged = {casty_system_node(sys), ((uint64_t)7 << 32) | 0x0fffffffu};
+    cr_assert_eq(CASTY_TELL(forged, add_msg, .n = 1), 0);
+    casty_ref_t zero_gen = {casty_system_node(sys), 1};
+    cr_assert_eq(CASTY_TELL(zero_gen, add_msg, .n = 1), 0);
+    casty_ref_t wrong_gen = {casty_system_node(sys), ((uint64_t)99 << 32) | 1};
+    cr_assert_eq(CASTY_TELL(wrong_gen, add_msg, .n = 1), 0);
+    cr_assert_eq(CASTY_TELL(CASTY_REF_NONE, add_msg, .n = 1), CASTY_ESHUTDOWN);
+    cr_assert_eq(casty_stop(forged), 0);
+    casty_system_stats_t st;
+    uint64_t deadline = now_ns() + 5000000000ull;
+    do
+        casty_system_stats(sys, &st);
+    while (st.dead_letters < 3 && now_ns() < deadline);
+    cr_assert_eq(st.dead_letters, 3);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* ---- ask ---------------------------------------------------------------------- */
+
+static casty_ref_t parked_reply_to;
+static latch_t parked = LATCH_INIT;
+
+/* Keeps the reply_to of the first get_msg and answers only on other_sig. */
+static casty_behavior_t *slow_replier(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    const get_msg *g = casty_msg_as(msg, get_msg);
+    if (g) {
+        parked_reply_to = g->reply_to;
+        latch_add(&parked, 1);
+        return casty_same();
+    }
+    if (casty_msg_is(msg, other_sig)) {
+        CASTY_TELL(parked_reply_to, value_msg, .v = 7);
+        return casty_same();
+    }
+    return casty_unhandled();
+}
+
+static latch_t late_dead = LATCH_INIT;
+static void on_late_dead(const casty_type_t *t, const void *ev, void *arg)
+{
+    (void)t;
+    (void)arg;
+    const casty_dead_letter_t *d = ev;
+    if (d->msg_type == &value_msg_type)
+        latch_add(&late_dead, 1);
+}
+
+Test(actor, ask_timeout_then_late_reply_is_dead_letter)
+{
+    casty_system_t *sys = new_system(2);
+    parked.count = late_dead.count = 0;
+    cr_assert_eq(casty_subscribe(sys, &casty_dead_letter_t_type, on_late_dead, NULL), 0);
+    casty_ref_t ref;
+    cr_assert_eq(casty_spawn(sys, casty_receive(slow_replier, NULL, 0), NULL, NULL, &ref), 0);
+    casty_msg_t *reply = (casty_msg_t *)1;
+    uint64_t t0 = now_ns();
+    cr_assert_eq(casty_ask(sys, ref, ask_get, NULL, 50, &reply), CASTY_ETIMEDOUT);
+    cr_assert_geq(now_ns() - t0, 50000000ull, "returned before the timeout");
+    cr_assert_null(reply);
+    cr_assert_eq(latch_wait(&parked, 1, 5000), 1);
+
+    /* A new ask may reuse the promise's slot; the late reply must not reach it. */
+    cr_assert_eq(casty_tell(ref, &other_sig_type, NULL), 0);
+    cr_assert_eq(latch_wait(&late_dead, 1, 5000), 1);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+static latch_t deadlk = LATCH_INIT;
+static int deadlk_rc;
+
+static casty_behavior_t *asks_inside(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    (void)msg;
+    casty_msg_t *reply = NULL;
+    deadlk_rc = casty_ask(casty_ctx_system(ctx), casty_ctx_self(ctx), ask_get, NULL, 1000, &reply);
+    latch_add(&deadlk, 1);
+    return casty_same();
+}
+
+Test(actor, ask_from_worker_is_edeadlk_at_once)
+{
+    casty_system_t *sys = new_system(1);
+    casty_ref_t ref;
+    cr_assert_eq(casty_spawn(sys, casty_receive(asks_inside, NULL, 0), NULL, NULL, &ref), 0);
+    cr_assert_eq(casty_tell(ref, &other_sig_type, NULL), 0);
+    cr_assert_eq(latch_wait(&deadlk, 1, 5000), 1);
+    cr_assert_eq(deadlk_rc, CASTY_EDEADLK);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+static int failing_request(casty_ref_t target, casty_ref_t reply_to, void *arg)
+{
+    (void)target;
+    (void)reply_to;
+    (void)arg;
+    return CASTY_ERANGE;
+}
+
+Test(actor, ask_bad_input_and_request_errors)
+{
+    casty_system_t *sys = new_system(1);
+    casty_msg_t *reply;
+    casty_ref_t none = CASTY_REF_NONE;
+    cr_assert_eq(casty_ask(NULL, none, ask_get, NULL, 10, &reply), CASTY_EINVAL);
+    cr_assert_eq(casty_ask(sys, none, NULL, NULL, 10, &reply), CASTY_EINVAL);
+    cr_assert_eq(casty_ask(sys, none, ask_get, NULL, 10, NULL), CASTY_EINVAL);
+    cr_assert_eq(casty_ask(sys, none, failing_request, NULL, 10, &reply), CASTY_ERANGE);
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* ---- zero-copy send ---------------------------------------------------------- */
+
+CASTY_MESSAGE_DECLARE(blob_msg, char *text; size_t len;);
+static latch_t blob_drops = LATCH_INIT;
+static void blob_drop(void *v)
+{
+    blob_msg *b = v;
+    free(b->text);
+    latch_add(&blob_drops, 1);
+}
+CASTY_MESSAGE_DEFINE_OPS(blob_msg, NULL, NULL, blob_drop);
+
+static latch_t blob_seen = LATCH_INIT;
+static const void *blob_addr;
+
+static casty_behavior_t *blob_reader(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    const blob_msg *b = casty_msg_as(msg, blob_msg);
+    cr_assert_not_null(b);
+    cr_assert_str_eq(b->text, "zero-copy");
+    blob_addr = b;
+    latch_add(&blob_seen, 1);
+    return casty_same();
+}
+
+Test(actor, tell_move_delivers_the_same_block_and_drops_once)
+{
+    casty_system_t *sys = new_system(2);
+    blob_drops.count = blob_seen.count = 0;
+    casty_ref_t ref;
+    cr_assert_eq(casty_spawn(sys, casty_receive(blob_reader, NULL, 0), NULL, NULL, &ref), 0);
+    blob_msg *b = malloc(sizeof *b);
+    b->text = strdup("zero-copy");
+    b->len = 9;
+    cr_assert_eq(casty_tell_move(ref, &blob_msg_type, b), 0);
+    cr_assert_eq(latch_wait(&blob_seen, 1, 5000), 1);
+    cr_assert_eq(blob_addr, b, "the value was copied");
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(latch_get(&blob_drops), 1);
+}
+
+/* Every undelivered message is dropped exactly once at shutdown: no leak
+ * (checked by LSan under make asan) and no double drop (checked here). */
+static casty_behavior_t *slow_sink(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)msg;
+    (void)state;
+    return casty_same();
+}
+
+Test(actor, shutdown_with_messages_in_flight_drops_each_once)
+{
+    casty_system_t *sys = new_system(2);
+    blob_drops.count = 0;
+    casty_ref_t sinks[8];
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(casty_spawn(sys, casty_receive(slow_sink, NULL, 0), NULL, NULL, &sinks[i]), 0);
+    const int n = 20000;
+    for (int i = 0; i < n; i++) {
+        blob_msg v = {strdup("payload"), 7};
+        if (i % 2) {
+            cr_assert_eq(casty_tell(sinks[i % 8], &blob_msg_type, &v), 0);
+        } else {
+            blob_msg *h = malloc(sizeof *h);
+            *h = v;
+            cr_assert_eq(casty_tell_move(sinks[i % 8], &blob_msg_type, h), 0);
+        }
+    }
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(latch_get(&blob_drops), (uint64_t)n);
+}
+
+/* ---- unhandled, failure, events ------------------------------------------------ */
+
+static latch_t unhandled_seen = LATCH_INIT;
+static void on_unhandled(const casty_type_t *t, const void *ev, void *arg)
+{
+    (void)t;
+    (void)arg;
+    const casty_unhandled_message_t *u = ev;
+    if (u->msg_type == &other_sig_type)
+        latch_add(&unhandled_seen, 1);
+}
+
+static casty_behavior_t *only_adds(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    if (casty_msg_is(msg, add_msg))
+        return casty_same();
+    if (casty_msg_is(msg, stop_sig))
+        return casty_failed(CASTY_ERANGE, "asked to fail");
+    return casty_unhandled();
+}
+
+static latch_t failed_seen = LATCH_INIT;
+static void on_failed(const casty_type_t *t, const void *ev, void *arg)
+{
+    (void)t;
+    (void)arg;
+    const casty_actor_failed_t *f = ev;
+    if (f->code == CASTY_ERANGE && strcmp(f->reason, "asked to fail") == 0)
+        latch_add(&failed_seen, 1);
+}
+
+Test(events, unhandled_and_failed_are_published)
+{
+    casty_system_t *sys = new_system(1);
+    unhandled_seen.count = failed_seen.count = stopped_events.count = 0;
+    casty_ref_t ref;
+    cr_assert_eq(casty_subscribe(sys, &casty_unhandled_message_t_type, on_unhandled, NULL), 0);
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_failed_t_type, on_failed, NULL), 0);
+    cr_assert_eq(casty_spawn(sys, casty_receive(only_adds, NULL, 0), NULL, NULL, &ref), 0);
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_stopped_t_type, on_stopped, &ref), 0);
+    cr_assert_eq(casty_tell(ref, &other_sig_type, NULL), 0);
+    cr_assert_eq(latch_wait(&unhandled_seen, 1, 5000), 1);
+    cr_assert_eq(casty_tell(ref, &stop_sig_type, NULL), 0);
+    cr_assert_eq(latch_wait(&failed_seen, 1, 5000), 1);
+    cr_assert_eq(latch_wait(&stopped_events, 1, 5000), 1, "unsupervised failure stops the actor");
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(st.unhandled, 1);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+static latch_t started_seen = LATCH_INIT;
+static casty_ref_t listener_ref;
+static void on_started(const casty_type_t *t, const void *ev, void *arg)
+{
+    (void)t;
+    (void)arg;
+    const casty_actor_started_t *s = ev;
+    if (!casty_ref_eq(s->ref, listener_ref))
+        latch_add(&started_seen, 1);
+}
+
+static latch_t actor_events = LATCH_INIT;
+static casty_behavior_t *event_listener(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    const casty_actor_started_t *ev = casty_msg_as(msg, casty_actor_started_t);
+    /* Its own start may be published after it subscribed: not counted. */
+    if (ev && !casty_ref_eq(ev->ref, casty_ctx_self(ctx)))
+        latch_add(&actor_events, 1);
+    return casty_same();
+}
+
+Test(events, duplicate_subscription_delivers_once_and_unsubscribe_stops)
+{
+    casty_system_t *sys = new_system(1);
+    started_seen.count = actor_events.count = 0;
+    casty_ref_t listener;
+    cr_assert_eq(casty_spawn(sys, casty_receive(event_listener, NULL, 0), NULL, NULL, &listener), 0);
+    listener_ref = listener;
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_started_t_type, on_started, NULL), 0);
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_started_t_type, on_started, NULL), 0);
+    cr_assert_eq(casty_subscribe_actor(sys, &casty_actor_started_t_type, listener), 0);
+    cr_assert_eq(casty_subscribe_actor(sys, &casty_actor_started_t_type, listener), 0);
+    casty_ref_t a;
+    cr_assert_eq(casty_spawn(sys, casty_receive(slow_sink, NULL, 0), NULL, NULL, &a), 0);
+    cr_assert_eq(latch_wait(&started_seen, 1, 5000), 1);
+    cr_assert_eq(latch_wait(&actor_events, 1, 5000), 1);
+    /* A second spawn is a sync point: its started event comes after the first's. */
+    cr_assert_eq(casty_unsubscribe(sys, &casty_actor_started_t_type, on_started, NULL), 0);
+    cr_assert_eq(casty_unsubscribe(sys, &casty_actor_started_t_type, on_started, NULL), CASTY_ENOENT);
+    cr_assert_eq(casty_spawn(sys, casty_receive(slow_sink, NULL, 0), NULL, NULL, &a), 0);
+    cr_assert_eq(latch_wait(&actor_events, 2, 5000), 2);
+    cr_assert_eq(latch_get(&started_seen), 1, "duplicate or stale callback delivery");
+    cr_assert_eq(latch_get(&actor_events), 2);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* ---- names, paths, types, errors --------------------------------------------------- */
+
+Test(actor, names_are_unique_and_paths_printable)
+{
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.name = "app";
+    cfg.workers = 1;
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    casty_ref_t a, b;
+    cr_assert_eq(casty_spawn(sys, casty_receive(slow_sink, NULL, 0), "alice", NULL, &a), 0);
+    cr_assert_eq(casty_spawn(sys, casty_receive(slow_sink, NULL, 0), "alice", NULL, &b), CASTY_EEXIST);
+    cr_assert(casty_ref_is_none(b));
+    char path[64];
+    cr_assert_eq(casty_ref_path(a, path, sizeof path), (int)strlen("casty://app@local/user/alice"));
+    cr_assert_str_eq(path, "casty://app@local/user/alice");
+    cr_assert_eq(casty_ref_path(a, path, 10), CASTY_ENOSPC);
+    cr_assert_eq(casty_spawn(sys, casty_receive(slow_sink, NULL, 0), "a/b", NULL, &b), CASTY_EINVAL);
+    cr_assert_eq(casty_spawn(sys, casty_receive(slow_sink, NULL, 0), "", NULL, &b), CASTY_EINVAL);
+    cr_assert_eq(casty_spawn(sys, NULL, "x", NULL, &b), CASTY_EINVAL);
+    cr_assert_eq(casty_spawn(NULL, casty_receive(slow_sink, NULL, 0), "x", NULL, &b), CASTY_EINVAL);
+    cr_assert_eq(casty_spawn(sys, casty_same(), "x", NULL, &b), CASTY_EINVAL);
+    /* After alice stops, the name is free again. */
+    stopped_events.count = 0;
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_stopped_t_type, on_stopped, &a), 0);
+    cr_assert_eq(casty_stop(a), 0);
+    cr_assert_eq(latch_wait(&stopped_events, 1, 5000), 1);
+    cr_assert_eq(casty_spawn(sys, casty_receive(slow_sink, NULL, 0), "alice", NULL, &b), 0);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+Test(message, type_id_is_xxh3_of_name_and_msg_as_checks_type)
+{
+    cr_assert_eq(casty_type_id(&add_msg_type), XXH3_64bits("add_msg", 7));
+    cr_assert_eq(casty_type_id(NULL), 0);
+    cr_assert_null(casty_msg_get(NULL, &add_msg_type));
+    cr_assert_null(casty_msg_type(NULL));
+    casty_msg_free(NULL);
+    cr_assert_eq(casty_tell(CASTY_REF_NONE, NULL, NULL), CASTY_EINVAL);
+    cr_assert_eq(casty_tell(CASTY_REF_NONE, &add_msg_type, NULL), CASTY_EINVAL);
+    cr_assert_eq(casty_tell_move(CASTY_REF_NONE, &add_msg_type, NULL), CASTY_EINVAL);
+}
+
+Test(error, strerror_covers_the_table_and_errno)
+{
+    cr_assert_str_eq(casty_strerror(CASTY_ETIMEDOUT), "timed out");
+    cr_assert_str_eq(casty_strerror(CASTY_EFULL), "mailbox full");
+    cr_assert_str_eq(casty_err_name(CASTY_EDEADLK), "CASTY_EDEADLK");
+    cr_assert_str_eq(casty_err_name(12345), "CASTY_UNKNOWN");
+    cr_assert_str_eq(casty_strerror(0), "success");
+    cr_assert_str_eq(casty_strerror(-EPIPE), "Broken pipe");
+    cr_assert_str_eq(casty_strerror(-99999), "unknown error");
+}
+
+/* ---- systems ---------------------------------------------------------------------------- */
+
+Test(system, several_systems_in_one_process_talk_and_die_independently)
+{
+    casty_system_t *s1 = new_system(1), *s2 = new_system(2), *s3 = new_system(1);
+    cr_assert_neq(casty_system_node(s1), casty_system_node(s2));
+    int64_t zero = 0;
+    casty_ref_t c2, c3;
+    cr_assert_eq(casty_spawn(s2, casty_receive(inplace_counter, &zero, sizeof zero), "c", NULL, &c2), 0);
+    cr_assert_eq(casty_spawn(s3, casty_receive(inplace_counter, &zero, sizeof zero), "c", NULL, &c3), 0);
+    cr_assert_eq(CASTY_TELL(c2, add_msg, .n = 2), 0);
+    cr_assert_eq(CASTY_TELL(c3, add_msg, .n = 3), 0);
+    cr_assert_eq(ask_value(s1 /* asks may go through any system */, c2), 2);
+    cr_assert_eq(ask_value(s3, c3), 3);
+    cr_assert_eq(casty_system_shutdown(s2), 0);
+    /* Refs into a system that is gone: a clear error, never a crash. */
+    cr_assert_eq(CASTY_TELL(c2, add_msg, .n = 1), CASTY_ESHUTDOWN);
+    cr_assert_eq(casty_stop(c2), CASTY_ESHUTDOWN);
+    char path[64];
+    cr_assert_eq(casty_ref_path(c2, path, sizeof path), CASTY_ESHUTDOWN);
+    cr_assert_eq(CASTY_TELL(c3, add_msg, .n = 1), 0);
+    cr_assert_eq(ask_value(s1, c3), 4);
+    cr_assert_eq(casty_system_shutdown(s1), 0);
+    cr_assert_eq(casty_system_shutdown(s3), 0);
+}
+
+Test(system, bad_config_is_rejected)
+{
+    casty_system_t *sys = (casty_system_t *)1;
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.name = "a/b";
+    cr_assert_eq(casty_system_create(&cfg, &sys), CASTY_EINVAL);
+    cr_assert_null(sys);
+    cfg.name = "";
+    cr_assert_eq(casty_system_create(&cfg, &sys), CASTY_EINVAL);
+    cfg.name = "ok";
+    cfg.workers = 100000;
+    cr_assert_eq(casty_system_create(&cfg, &sys), CASTY_EINVAL);
+    cr_assert_eq(casty_system_create(NULL, NULL), CASTY_EINVAL);
+    cr_assert_eq(casty_system_shutdown(NULL), CASTY_EINVAL);
+}
+
+Test(system, defaults_use_online_cpus)
+{
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(NULL, &sys), 0);
+    cr_assert_eq(casty_system_workers(sys), (uint32_t)sysconf(_SC_NPROCESSORS_ONLN));
+    cr_assert_str_eq(casty_system_name(sys), "casty");
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+static double process_cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* An idle system parks every worker: CPU time over a second of idleness
+ * stays near zero. (A timed wait is the thing under test here.) */
+Test(system, idle_system_burns_no_cpu)
+{
+    casty_system_t *sys = new_system(0);
+    casty_ref_t ref;
+    int64_t zero = 0;
+    cr_assert_eq(casty_spawn(sys, casty_receive(inplace_counter, &zero, sizeof zero), NULL, NULL, &ref), 0);
+    for (int i = 0; i < 1000; i++)
+        CASTY_TELL(ref, add_msg, .n = 1);
+    cr_assert_eq(ask_value(sys, ref), 1000);
+    double before = process_cpu_seconds();
+    struct timespec one_second = {1, 0};
+    nanosleep(&one_second, NULL);
+    double used = process_cpu_seconds() - before;
+    cr_assert_lt(used, 0.05, "idle system used %.3f s of CPU in 1 s", used);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+static latch_t spawned_inside = LATCH_INIT;
+static casty_behavior_t *spawner(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    (void)msg;
+    int rc = casty_system_shutdown(casty_ctx_system(ctx));
+    cr_assert_eq(rc, CASTY_EDEADLK);
+    casty_ref_t child;
+    int64_t zero = 0;
+    rc = casty_ctx_spawn(ctx, casty_receive(inplace_counter, &zero, sizeof zero), NULL, NULL, &child);
+    cr_assert_eq(rc, 0);
+    CASTY_TELL(child, add_msg, .n = 1);
+    latch_add(&spawned_inside, 1);
+    return casty_same();
+}
+
+Test(system, shutdown_from_handler_is_edeadlk_and_handlers_spawn)
+{
+    casty_system_t *sys = new_system(2);
+    spawned_inside.count = 0;
+    casty_ref_t ref;
+    cr_assert_eq(casty_spawn(sys, casty_receive(spawner, NULL, 0), NULL, NULL, &ref), 0);
+    for (int i = 0; i < 100; i++)
+        casty_tell(ref, &other_sig_type, NULL);
+    cr_assert_eq(latch_wait(&spawned_inside, 100, 5000), 100);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
