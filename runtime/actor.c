@@ -178,11 +178,13 @@ static void apply_next(struct worker *w, struct cell *c, struct casty_behavior *
             set_current(c, NULL);
             next = casty__behavior_instantiate(c->initial);
             continue;
-        case BEH_FAILED:
-            publish_failure(sys, c, next->code, next->reason);
+        case BEH_FAILED: {
+            const struct failure *f = (const struct failure *)(const void *)next->data;
+            publish_failure(sys, c, f->code, f->reason[0] ? f->reason : NULL);
             casty_behavior_free(next);
             stop_actor(w, c);
             return;
+        }
         default:
             publish_failure(sys, c, CASTY_EINVAL, "not a behavior");
             stop_actor(w, c);

@@ -61,12 +61,15 @@ casty_behavior_t *casty_restart(void) { return &restart_b; }
 
 casty_behavior_t *casty_failed(int code, const char *reason)
 {
-    struct casty_behavior *b = behavior_new(BEH_FAILED, NULL, 0);
+    size_t len = reason ? strlen(reason) : 0;
+    struct casty_behavior *b = malloc(sizeof *b + sizeof(struct failure) + len + 1);
     if (b == NULL)
         return NULL;
-    b->code = code;
-    if (reason)
-        b->reason = strdup(reason); /* NULL on ENOMEM: the failure still stands */
+    memset(b, 0, sizeof *b);
+    b->kind = BEH_FAILED;
+    struct failure *f = (struct failure *)(void *)b->data;
+    f->code = code;
+    memcpy(f->reason, reason ? reason : "", len + 1);
     return b;
 }
 
@@ -76,7 +79,6 @@ void casty_behavior_free(casty_behavior_t *b)
         return;
     if (b->drop && b->size)
         b->drop(b->data);
-    free(b->reason);
     free(b);
 }
 

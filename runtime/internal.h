@@ -89,9 +89,14 @@ struct casty_behavior {
         casty_setup_fn setup;
     } fn;
     void (*drop)(void *data);
-    int code;     /* BEH_FAILED */
-    char *reason; /* BEH_FAILED, owned */
+    /* State or argument bytes; for BEH_FAILED a struct failure. 32-byte
+     * header, so a small state fits a 48-byte allocation. */
     alignas(16) unsigned char data[];
+};
+
+struct failure {
+    int code;
+    char reason[]; /* NUL-terminated, possibly empty */
 };
 
 /* ---- actor cells ------------------------------------------------------------ */
