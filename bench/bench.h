@@ -20,12 +20,14 @@
  *
  * A run that goes wrong (a casty call fails, a count does not match, the
  * latch is not opened within BENCH_TIMEOUT_S seconds, default 300) prints a
- * line starting "bench:" on stderr and exits 1.
+ * line starting "bench:" on stderr (for a timeout, with the system's
+ * counters) and exits 1.
  *
  * It does not define message types: each benchmark declares its own. */
 #ifndef CASTY_BENCH_H
 #define CASTY_BENCH_H
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -49,6 +51,8 @@
 /* Prints "bench: <what>" on stderr and ends the process with status 1. Safe
  * from any thread (workers included): _exit skips atexit handlers that could
  * race with the running system. */
+static inline _Noreturn void bench_die(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 static inline _Noreturn void bench_die(const char *fmt, ...)
 {
     va_list ap;
@@ -144,24 +148,23 @@ static inline void bench_latch_arrive(bench_latch_t *l, uint64_t value)
     pthread_mutex_unlock(&l->mu);
 }
 
-/* Blocks the calling (non-worker) thread until the latch opens; dies after
- * BENCH_TIMEOUT_S seconds (default 300) so a lost message never hangs a run.
- * Returns the sum of the arrivals' values. */
-static inline uint64_t bench_latch_wait(bench_latch_t *l)
+/* Blocks the calling (non-worker) thread until the latch opens or
+ * `limit_s` seconds pass. Returns true when it opened; *sum receives the
+ * sum of the arrivals' values. */
+static inline bool bench_latch_wait(bench_latch_t *l, long limit_s, uint64_t *sum)
 {
-    const char *env = getenv("BENCH_TIMEOUT_S");
-    long limit = env ? strtol(env, NULL, 10) : 300;
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += limit > 0 ? limit : 300;
+    deadline.tv_sec += limit_s;
     pthread_mutex_lock(&l->mu);
     while (!l->open) {
         if (pthread_cond_timedwait(&l->cv, &l->mu, &deadline) != 0 && !l->open)
-            bench_die("timed out waiting for completion (%" PRIuFAST64 " arrivals missing)",
-                      atomic_load(&l->left));
+            break;
     }
+    bool open = l->open;
     pthread_mutex_unlock(&l->mu);
-    return atomic_load_explicit(&l->sum, memory_order_relaxed);
+    *sum = atomic_load_explicit(&l->sum, memory_order_relaxed);
+    return open;
 }
 
 /* ---- arguments ---------------------------------------------------------- */
@@ -182,8 +185,11 @@ typedef struct bench_spec {
 static inline void bench_usage(const bench_spec_t *s, FILE *out)
 {
     fprintf(out, "usage: %s", s->name);
-    for (int i = 0; i < s->nparams; i++)
-        fprintf(out, " %s", s->params[i].name);
+    for (int i = 0; i < s->nparams; i++) {
+        fputc(' ', out);
+        for (const char *c = s->params[i].name; *c; c++)
+            fputc(toupper((unsigned char)*c), out);
+    }
     fprintf(out, " [--workers N] [--reps R]\n  %s\n", s->what);
     for (int i = 0; i < s->nparams; i++)
         fprintf(out, "  %-10s %s (%" PRIu64 "..%" PRIu64 ")\n", s->params[i].name,
@@ -240,10 +246,23 @@ static inline void bench_start(bench_run_t *run, uint64_t arrivals)
     clock_gettime(CLOCK_MONOTONIC, &run->t0);
 }
 
-/* Waits for the latch, stops the clock, returns the arrivals' sum. */
+/* Waits for the latch, stops the clock, returns the arrivals' sum. Dies
+ * after BENCH_TIMEOUT_S seconds (default 300), printing the system's
+ * counters, so a lost message never hangs a run. */
 static inline uint64_t bench_wait(bench_run_t *run)
 {
-    uint64_t sum = bench_latch_wait(&run->done);
+    const char *env = getenv("BENCH_TIMEOUT_S");
+    long limit = env ? strtol(env, NULL, 10) : 0;
+    uint64_t sum = 0;
+    if (!bench_latch_wait(&run->done, limit > 0 ? limit : 300, &sum)) {
+        casty_system_stats_t st;
+        casty_system_stats(run->sys, &st);
+        bench_die("timed out waiting for completion: %" PRIuFAST64
+                  " arrivals missing; actors_live=%" PRIu64 " spawned=%" PRIu64
+                  " dead_letters=%" PRIu64 " unhandled=%" PRIu64,
+                  atomic_load(&run->done.left), st.actors_live, st.actors_spawned,
+                  st.dead_letters, st.unhandled);
+    }
     clock_gettime(CLOCK_MONOTONIC, &run->t1);
     run->finished = true;
     return sum;

@@ -7,6 +7,7 @@
 #include "casty/message.h"
 #include "casty/actor.h"
 #include "casty/system.h"
+#include "casty/timer.h"
 
 #define CASTY_VERSION_MAJOR 0
 #define CASTY_VERSION_MINOR 1

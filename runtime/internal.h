@@ -194,6 +194,8 @@ struct casty_system {
     uint32_t state; /* enum system_state; atomic */
     struct worker *workers;
     uint32_t exit; /* workers leave their loop; atomic */
+    struct casty_reactor *reactor; /* reactor.c: the io_uring thread */
+    struct casty_timers *timers;   /* timers.c: keyed timers on the reactor */
 
     /* slot table */
     struct cell **dir;         /* CELL_DIR_SIZE chunk pointers, published with release */

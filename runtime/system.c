@@ -20,6 +20,8 @@
 
 #include "atomics.h"
 #include "internal.h"
+#include "reactor.h"
+#include "timers.h"
 
 #define REGISTRY_SIZE 256u
 #define MAX_WORKERS 1024u
@@ -249,9 +251,15 @@ int casty_system_create(const casty_system_config_t *config, casty_system_t **ou
     if (sys->dir == NULL || sys->workers == NULL)
         goto fail;
     memset(sys->workers, 0, sys->nworkers * sizeof(struct worker));
-    rc = registry_add(sys);
+    rc = casty__reactor_create(&sys->reactor);
     if (rc)
         goto fail;
+    rc = casty__timers_create(sys->reactor, &sys->timers);
+    if (rc)
+        goto fail_reactor;
+    rc = registry_add(sys);
+    if (rc)
+        goto fail_timers;
     rc = casty__sched_start(sys);
     if (rc)
         goto fail_registered;
@@ -260,6 +268,10 @@ int casty_system_create(const casty_system_config_t *config, casty_system_t **ou
 
 fail_registered:
     registry_remove(sys);
+fail_timers:
+    casty__timers_destroy(sys->timers);
+fail_reactor:
+    casty__reactor_destroy(sys->reactor);
 fail:
     system_free(sys);
     return rc;
@@ -285,6 +297,8 @@ int casty_system_shutdown(casty_system_t *sys)
     if (w && w->sys == sys)
         return CASTY_EDEADLK;
     store_seqcst(&sys->state, (uint32_t)SYS_STOPPING);
+    /* No timer fires once this returns (each arg_free has run). */
+    casty__timers_close(sys->timers);
     /* Stop every actor; re-send to stragglers (spawned concurrently with
      * the state change) until none is left. */
     while (load_acquire(&sys->live) != 0) {
@@ -303,6 +317,10 @@ int casty_system_shutdown(casty_system_t *sys)
     }
     registry_remove(sys);
     casty__sched_stop(sys);
+    casty__timers_destroy(sys->timers);
+    sys->timers = NULL;
+    casty__reactor_destroy(sys->reactor);
+    sys->reactor = NULL;
     store_seqcst(&sys->state, (uint32_t)SYS_STOPPED);
     system_free(sys);
     return 0;

@@ -1,0 +1,67 @@
+/* Internal (not installed). The reactor: one thread per system that owns an
+ * io_uring and performs every I/O and timer operation for the system, so no
+ * worker ever blocks on I/O.
+ *
+ * Requests come from any thread through a lock-free MPSC queue plus an
+ * eventfd wake-up; each completion goes back to an actor as an ordinary
+ * message (casty__io_done_t) sent with casty_tell to the request's reply_to.
+ * The interface is generic (read, write, fsync, fdatasync, accept, recv,
+ * send, connect, close, timeout) because the file journal (persist/) and the
+ * network (net/) submit to it as well as the timers (timers.c).
+ *
+ * The reactor depends on nothing but the public API (casty_tell), so it can
+ * be created and tested on its own. */
+#ifndef CASTY_REACTOR_H
+#define CASTY_REACTOR_H
+
+#include <stdint.h>
+
+#include "casty.h"
+
+struct casty_reactor;
+
+enum casty__io_op {
+    CASTY_IO_NOP = 0,
+    CASTY_IO_READ,
+    CASTY_IO_WRITE,
+    CASTY_IO_FSYNC,
+    CASTY_IO_FDATASYNC,
+    CASTY_IO_ACCEPT,
+    CASTY_IO_RECV,
+    CASTY_IO_SEND,
+    CASTY_IO_CONNECT,
+    CASTY_IO_CLOSE,
+    CASTY_IO_TIMEOUT, /* completes after `timeout_ns` with res = 0 */
+};
+
+/* One I/O request. Buffers (and the sockaddr for connect/accept) belong to
+ * the submitter and must stay valid until the completion arrives. */
+struct casty__io_req {
+    uint8_t op;          /* enum casty__io_op */
+    int fd;
+    void *buf;           /* read/write/recv/send buffer; sockaddr for connect/accept */
+    uint32_t len;        /* bytes; socklen for connect */
+    uint64_t offset;     /* file offset for read/write (-1 = current) */
+    uint64_t timeout_ns; /* CASTY_IO_TIMEOUT */
+    uint64_t tag;        /* echoed in the completion */
+    casty_ref_t reply_to;
+};
+
+/* The completion message: res is the io_uring result (bytes, fd, 0, or
+ * -errno). */
+CASTY_MESSAGE_DECLARE(casty__io_done_t, uint64_t tag; int32_t res; uint8_t op;);
+
+/* Creates the io_uring and starts the reactor thread. Returns 0, or
+ * CASTY_EIOURING when the kernel refuses io_uring (too old, or
+ * kernel.io_uring_disabled), CASTY_ENOMEM, or -errno. */
+int casty__reactor_create(struct casty_reactor **out);
+
+/* Cancels what is in flight (no completions are delivered after this
+ * returns), stops and joins the thread, frees everything. NULL is ignored. */
+void casty__reactor_destroy(struct casty_reactor *r);
+
+/* Queues a request; any thread. Returns 0 (the completion will be sent to
+ * req->reply_to), CASTY_EINVAL, CASTY_ENOMEM or CASTY_ESHUTDOWN. */
+int casty__reactor_submit(struct casty_reactor *r, const struct casty__io_req *req);
+
+#endif
