@@ -1,21 +1,37 @@
 /* Running an actor: what a worker does with a cell it took from the
- * scheduler. System messages first (start, stop), then up to `throughput`
- * user messages through the current behavior, applying each handler's
- * returned behavior (become, same, stop, unhandled, failed, restart), then
- * either re-queue the actor or mark it idle. Also the two ways messages
- * enter a mailbox (casty__deliver for user messages, casty__send_sys for
- * system messages) and dead letters.
+ * scheduler, and the actor's life cycle.
  *
- * It does not decide where actors run (sched.c), how nodes are allocated
- * (pool.c) or how the mailbox synchronises (mailbox.h). */
+ * A run: system messages first (start, stop, watch, child terminated or
+ * failed), then up to `throughput` user messages through the current
+ * behavior, applying each handler's returned behavior (become, same, stop,
+ * unhandled, failed, restart); then re-queue the actor, mark it idle, or
+ * suspend it while it waits for its children to stop.
+ *
+ * Life cycle: start (pre_start, setup) -> alive -> failure handling by the
+ * actor's own supervise wrapper (restart within limits / stop / escalate to
+ * the parent) -> stop: children first (post-order), then post_stop,
+ * watchers get casty_terminated_t, the parent is told and frees the slot.
+ *
+ * Also the ways messages enter a mailbox (casty__deliver, casty__send_sys,
+ * casty__deliver_timer), bounded mailboxes, dead letters, death watch and
+ * per-actor timers. It does not decide where actors run (sched.c), how
+ * nodes are allocated (pool.c) or how the mailbox synchronises (mailbox.h). */
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "atomics.h"
 #include "internal.h"
 #include "mailbox.h"
+#include "timers.h"
 
-static void stop_actor(struct worker *w, struct cell *c);
+CASTY_MESSAGE_DEFINE(casty_terminated_t);
+
+static void begin_stop(struct worker *w, struct cell *c);
+static void handle_failure(struct worker *w, struct cell *c, int code, const char *reason);
+static void begin_restart(struct worker *w, struct cell *c, int code, const char *reason);
 
 static struct worker *worker_of(struct casty_system *sys)
 {
@@ -23,72 +39,39 @@ static struct worker *worker_of(struct casty_system *sys)
     return (w && w->sys == sys) ? w : NULL;
 }
 
-/* ---- entering a mailbox ---------------------------------------------------------- */
-
-/* Enqueues a user message for `to` in `sys`: a copy of `value` (type->size
- * bytes), or `heap_value` moved in. A ref whose slot was never allocated
- * becomes a dead letter at once; a stale generation becomes one when the
- * actor's worker meets it. Returns 0 or CASTY_ENOMEM (heap_value is
- * consumed either way). Any thread. */
-int casty__deliver(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
-                   const void *value, void *heap_value)
+static casty_ref_t self_ref(const struct cell *c)
 {
-    struct worker *w = worker_of(sys);
-    uint32_t slot = (uint32_t)to.actor;
-    uint32_t gen = (uint32_t)(to.actor >> 32);
-    struct casty_msg *m = casty__msg_alloc(sys, w, heap_value ? 0 : type->size);
-    if (m == NULL) {
-        if (heap_value) {
-            if (type->drop)
-                type->drop(heap_value);
-            free(heap_value);
-        }
-        return CASTY_ENOMEM;
-    }
-    m->type = type;
-    m->gen = gen;
-    if (heap_value) {
-        m->data = heap_value;
-        m->flags = MSG_DATA_HEAP;
-    } else if (type->size) {
-        memcpy(m->payload, value, type->size);
-    }
-    struct cell *c = casty__cell_lookup(sys, slot);
-    if (c == NULL || gen == 0) {
-        casty__dead_letter(sys, w, m, to);
-        return 0;
-    }
-    if (mbox_push(c, m))
-        casty__schedule(sys, c);
-    return 0;
+    return casty__cell_ref(c->sys, c->slot, c->gen);
 }
 
-/* Enqueues a system message (payload copied) for the cell in `slot`.
- * Returns 0, CASTY_ENOENT (no such slot) or CASTY_ENOMEM. Any thread. */
-int casty__send_sys(struct casty_system *sys, uint32_t slot, uint8_t kind, const void *payload,
-                    size_t size)
+static uint64_t monotonic_ns(void)
 {
-    struct cell *c = casty__cell_lookup(sys, slot);
-    if (c == NULL)
-        return CASTY_ENOENT;
-    struct worker *w = worker_of(sys);
-    struct casty_msg *m = casty__msg_alloc(sys, w, size);
-    if (m == NULL)
-        return CASTY_ENOMEM;
-    m->type = NULL;
-    m->kind = kind;
-    m->gen = 0;
-    memcpy(m->payload, payload, size);
-    if (mbox_push_sys(c, m))
-        casty__schedule(sys, c);
-    return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Counts and publishes a message that cannot be delivered, then releases
- * it. DeadLetter events that are themselves undeliverable are only counted
- * (no loop). */
+/* The cell's ext, allocated on first need. Called by the spawner (before
+ * START) or the consumer; NULL when out of memory. */
+struct cell_ext *casty__cell_ext(struct cell *c)
+{
+    /* Acquire: pairs with the release store below (another thread's). */
+    struct cell_ext *e = load_acquire(&c->ext);
+    if (e)
+        return e;
+    e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    /* Release: publishes the zeroed ext to producers that read it. */
+    store_release(&c->ext, e);
+    return e;
+}
+
+/* ---- dead letters -------------------------------------------------------------- */
+
 /* Counts and publishes a message that was not delivered (the caller
- * releases it). */
+ * releases it). DeadLetter events that are themselves undeliverable are only
+ * counted (no loop). */
 void casty__note_dead_letter(struct casty_system *sys, const casty_type_t *type,
                              casty_ref_t intended)
 {
@@ -106,23 +89,186 @@ void casty__dead_letter(struct casty_system *sys, struct worker *w, struct casty
     casty__msg_release(w, m);
 }
 
-/* ---- applying behaviors ------------------------------------------------------------ */
+/* ---- entering a mailbox ---------------------------------------------------------- */
+
+/* Bounded mailboxes: counts the message in, or applies the overflow
+ * strategy. Returns 1 to enqueue (with MSG_COUNTED), 0 when the message was
+ * turned into a dead letter, CASTY_EFULL for backpressure. */
+static int admit(struct cell *c, uint32_t *flags)
+{
+    struct cell_ext *e = load_acquire(&c->ext);
+    uint32_t cap = e ? load_relaxed(&e->capacity) : 0;
+    if (cap == 0)
+        return 1;
+    /* Full barrier (lock xadd); the consumer decrements when it pops. */
+    uint32_t n = ck_pr_faa_32(&e->count, 1);
+    *flags |= MSG_COUNTED;
+    if (n < cap)
+        return 1;
+    switch (load_relaxed(&e->overflow)) {
+    case CASTY_OVERFLOW_DROP_OLDEST:
+        /* Enqueue; the consumer drops the oldest waiting message. */
+        ck_pr_inc_32(&e->to_drop);
+        return 1;
+    case CASTY_OVERFLOW_BACKPRESSURE:
+        ck_pr_dec_32(&e->count);
+        return CASTY_EFULL;
+    default:
+        ck_pr_dec_32(&e->count);
+        return 0;
+    }
+}
+
+static struct casty_msg *new_message(struct casty_system *sys, struct worker *w,
+                                     const casty_type_t *type, const void *value,
+                                     void *heap_value, size_t prefix)
+{
+    struct casty_msg *m = casty__msg_alloc(sys, w, heap_value ? prefix : prefix + type->size);
+    if (m == NULL)
+        return NULL;
+    m->type = type;
+    if (heap_value) {
+        m->data = heap_value;
+        m->flags = MSG_DATA_HEAP;
+    } else {
+        m->data = m->payload + prefix;
+        if (type->size)
+            memcpy(m->data, value, type->size);
+    }
+    return m;
+}
+
+static void drop_unsent(const casty_type_t *type, void *heap_value)
+{
+    if (heap_value) {
+        if (type->drop)
+            type->drop(heap_value);
+        free(heap_value);
+    }
+}
+
+/* Enqueues a user message for `to` in `sys`: a copy of `value` (type->size
+ * bytes), or `heap_value` moved in. A ref whose slot was never allocated,
+ * or a full drop_new mailbox, gives a dead letter at once; a stale
+ * generation gives one when the actor's worker meets it. Returns 0,
+ * CASTY_EFULL (backpressure) or CASTY_ENOMEM; heap_value is consumed in
+ * every case. Any thread. */
+int casty__deliver(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
+                   const void *value, void *heap_value)
+{
+    struct worker *w = worker_of(sys);
+    uint32_t slot = (uint32_t)to.actor;
+    uint32_t gen = (uint32_t)(to.actor >> 32);
+    struct cell *c = casty__cell_lookup(sys, slot);
+    uint32_t flags = 0;
+    if (c && gen != 0) {
+        int admitted = admit(c, &flags);
+        if (admitted <= 0) {
+            if (admitted == 0)
+                casty__note_dead_letter(sys, type, to);
+            drop_unsent(type, heap_value);
+            return admitted;
+        }
+    }
+    struct casty_msg *m = new_message(sys, w, type, value, heap_value, 0);
+    if (m == NULL) {
+        if (flags & MSG_COUNTED)
+            ck_pr_dec_32(&c->ext->count);
+        drop_unsent(type, heap_value);
+        return CASTY_ENOMEM;
+    }
+    m->gen = gen;
+    m->flags |= (uint8_t)flags;
+    if (c == NULL || gen == 0) {
+        casty__dead_letter(sys, w, m, to);
+        return 0;
+    }
+    if (mbox_push(c, m))
+        casty__schedule(sys, c);
+    return 0;
+}
+
+/* A per-actor timer's message: like casty__deliver, tagged with the
+ * timer's token so the actor can discard it if the timer was cancelled
+ * meanwhile. Called on the reactor thread. */
+int casty__deliver_timer(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
+                         const void *value, uint64_t token)
+{
+    struct cell *c = casty__cell_lookup(sys, (uint32_t)to.actor);
+    if (c == NULL)
+        return CASTY_ENOENT;
+    struct casty_msg *m = new_message(sys, worker_of(sys), type, value, NULL,
+                                      sizeof(struct timer_hdr));
+    if (m == NULL)
+        return CASTY_ENOMEM;
+    ((struct timer_hdr *)(void *)m->payload)->token = token;
+    m->kind = MSG_TIMER;
+    m->gen = (uint32_t)(to.actor >> 32);
+    if (mbox_push(c, m))
+        casty__schedule(sys, c);
+    return 0;
+}
+
+/* Enqueues a system message (payload copied) for the cell in `slot`.
+ * Returns 0, CASTY_ENOENT (no such slot) or CASTY_ENOMEM. Any thread. */
+int casty__send_sys(struct casty_system *sys, uint32_t slot, uint8_t kind, const void *payload,
+                    size_t size)
+{
+    struct cell *c = casty__cell_lookup(sys, slot);
+    if (c == NULL)
+        return CASTY_ENOENT;
+    struct casty_msg *m = casty__msg_alloc(sys, worker_of(sys), size);
+    if (m == NULL)
+        return CASTY_ENOMEM;
+    m->type = NULL;
+    m->kind = kind;
+    m->gen = 0;
+    memcpy(m->payload, payload, size);
+    bool run = mbox_push_sys(c, m);
+    /* A suspended actor holds its schedule without being queued: the
+     * first system message after it suspended wakes it. Sequentially
+     * consistent load after the push; pairs with suspend(). */
+    if (!run && load_seqcst(&c->suspended) && ck_pr_cas_32(&c->suspended, 1, 0))
+        run = true;
+    if (run)
+        casty__schedule(sys, c);
+    return 0;
+}
+
+/* ---- behaviors ------------------------------------------------------------------ */
+
+static bool is_initial_part(const struct cell *c, const struct casty_behavior *b)
+{
+    return b == c->initial || b == casty__behavior_unwrap(c->initial);
+}
 
 static void set_current(struct cell *c, struct casty_behavior *b)
 {
-    if (c->behavior && c->behavior != c->initial && c->behavior != b)
+    if (c->behavior && c->behavior != b && !is_initial_part(c, c->behavior))
         casty_behavior_free(c->behavior);
     c->behavior = b;
 }
 
-static void publish_failure(struct casty_system *sys, struct cell *c, int code, const char *why)
+static const casty_lifecycle_t *hooks_of(const struct cell *c)
 {
-    casty_actor_failed_t ev = {
-        .ref = casty__cell_ref(sys, c->slot, c->gen),
-        .code = code,
-        .reason = why ? why : casty_strerror(code),
-    };
-    casty__publish(sys, &casty_actor_failed_t_type, &ev);
+    const struct wrapped_lifecycle *l = casty__behavior_find(c->initial, BEH_LIFECYCLE);
+    return l ? &l->hooks : NULL;
+}
+
+#define RUN_HOOK(w, c, name)                                                   \
+    do {                                                                       \
+        const casty_lifecycle_t *h_ = hooks_of(c);                             \
+        if (h_ && h_->name) {                                                  \
+            struct casty_ctx ctx_ = {(c), (w), (w)->sys};                      \
+            h_->name(&ctx_, h_->arg);                                          \
+        }                                                                      \
+    } while (0)
+
+static void publish_ref_event(struct casty_system *sys, const casty_type_t *type,
+                              const struct cell *c, int code, const char *why)
+{
+    casty_actor_failed_t ev = {.ref = self_ref(c), .code = code, .reason = why};
+    casty__publish(sys, type, &ev); /* failed and restarted share one layout */
 }
 
 /* Applies the behavior a handler (or setup) returned. `msg` is the message
@@ -132,19 +278,19 @@ static void apply_next(struct worker *w, struct cell *c, struct casty_behavior *
 {
     struct casty_system *sys = w->sys;
     for (int depth = 0;; depth++) {
-        if (next == NULL || depth > 64) {
+        if (next == NULL) {
+            handle_failure(w, c, CASTY_ENOMEM, "out of memory building a behavior");
+            return;
+        }
+        if (depth > 64) {
             casty_behavior_free(next);
-            publish_failure(sys, c, next ? CASTY_EINVAL : CASTY_ENOMEM,
-                            next ? "setup nested too deeply" : "out of memory building behavior");
-            stop_actor(w, c);
+            handle_failure(w, c, CASTY_EINVAL, "setup nested too deeply");
             return;
         }
         switch (next->kind) {
         case BEH_SAME:
-            if (c->behavior == NULL) {
-                publish_failure(sys, c, CASTY_EINVAL, "setup returned same");
-                stop_actor(w, c);
-            }
+            if (c->behavior == NULL)
+                handle_failure(w, c, CASTY_EINVAL, "setup returned same");
             return;
         case BEH_RECEIVE:
             set_current(c, next);
@@ -152,48 +298,286 @@ static void apply_next(struct worker *w, struct cell *c, struct casty_behavior *
         case BEH_SETUP: {
             struct casty_ctx ctx = {c, w, sys};
             struct casty_behavior *r = next->fn.setup(&ctx, next->size ? next->data : NULL);
-            if (next != c->initial)
+            if (!is_initial_part(c, next))
                 casty_behavior_free(next);
             next = r;
             continue;
         }
+        case BEH_SUPERVISE:
+        case BEH_LIFECYCLE: {
+            /* Wrappers only mean something on the initial behavior. */
+            struct casty_behavior *inner = casty__behavior_unwrap(next);
+            if (next == c->initial) {
+                next = inner;
+                continue;
+            }
+            struct casty_behavior **link =
+                next->kind == BEH_SUPERVISE ? &((struct wrapped_strategy *)(void *)next->data)->inner
+                                            : &((struct wrapped_lifecycle *)(void *)next->data)->inner;
+            struct casty_behavior *detached = *link;
+            *link = NULL;
+            casty_behavior_free(next);
+            next = detached;
+            continue;
+        }
         case BEH_STOPPED:
-            stop_actor(w, c);
+            begin_stop(w, c);
             return;
         case BEH_UNHANDLED:
             if (msg) {
                 ck_pr_inc_64(&sys->unhandled);
-                casty_unhandled_message_t ev = {
-                    .msg_type = msg->type,
-                    .recipient = casty__cell_ref(sys, c->slot, c->gen),
-                };
+                casty_unhandled_message_t ev = {.msg_type = msg->type, .recipient = self_ref(c)};
                 casty__publish(sys, &casty_unhandled_message_t_type, &ev);
             }
-            if (c->behavior == NULL) {
-                publish_failure(sys, c, CASTY_EINVAL, "setup returned unhandled");
-                stop_actor(w, c);
-            }
+            if (c->behavior == NULL)
+                handle_failure(w, c, CASTY_EINVAL, "setup returned unhandled");
             return;
         case BEH_RESTART:
-            set_current(c, NULL);
-            next = casty__behavior_instantiate(c->initial);
-            continue;
+            begin_restart(w, c, 0, "restart requested");
+            return;
         case BEH_FAILED: {
             const struct failure *f = (const struct failure *)(const void *)next->data;
-            publish_failure(sys, c, f->code, f->reason[0] ? f->reason : NULL);
+            int code = f->code;
+            char reason[256];
+            snprintf(reason, sizeof reason, "%s", (const char *)f + offsetof(struct failure, reason));
             casty_behavior_free(next);
-            stop_actor(w, c);
+            handle_failure(w, c, code, reason[0] ? reason : NULL);
             return;
         }
         default:
-            publish_failure(sys, c, CASTY_EINVAL, "not a behavior");
-            stop_actor(w, c);
+            handle_failure(w, c, CASTY_EINVAL, "not a behavior");
             return;
         }
     }
 }
 
-/* ---- lifecycle ---------------------------------------------------------------------- */
+/* ---- per-actor timers --------------------------------------------------------------- */
+
+static uint64_t timer_owner(const struct cell *c)
+{
+    return self_ref(c).actor;
+}
+
+static struct actor_timer *timer_find_key(struct cell_ext *e, const char *key)
+{
+    for (uint32_t i = 0; i < e->ntimers; i++)
+        if (strcmp(e->timers[i].key, key) == 0)
+            return &e->timers[i];
+    return NULL;
+}
+
+static void timer_remove(struct cell_ext *e, struct actor_timer *t)
+{
+    *t = e->timers[--e->ntimers];
+}
+
+static void timers_clear(struct cell *c)
+{
+    struct cell_ext *e = load_relaxed(&c->ext);
+    if (e && e->ntimers) {
+        e->ntimers = 0;
+        casty__timers_cancel_owner(c->sys->timers, timer_owner(c));
+    }
+}
+
+/* True when a MSG_TIMER message belongs to a live timer (and forgets a
+ * one-shot that has now fired). */
+static bool timer_message_live(struct cell *c, const struct casty_msg *m)
+{
+    uint64_t token = ((const struct timer_hdr *)(const void *)m->payload)->token;
+    struct cell_ext *e = load_relaxed(&c->ext);
+    for (uint32_t i = 0; e && i < e->ntimers; i++) {
+        if (e->timers[i].token == token) {
+            if (!e->timers[i].periodic)
+                timer_remove(e, &e->timers[i]);
+            return true;
+        }
+    }
+    return false;
+}
+
+struct actor_timer_arg {
+    struct casty_system *sys;
+    casty_ref_t to;
+    const casty_type_t *type;
+    uint64_t token;
+    alignas(16) unsigned char value[];
+};
+
+static void actor_timer_fire(void *arg)
+{
+    struct actor_timer_arg *a = arg;
+    casty__deliver_timer(a->sys, a->to, a->type, a->value, a->token);
+}
+
+static int ctx_timer_start(casty_ctx_t *ctx, const char *key, const casty_type_t *type,
+                           const void *value, uint64_t delay_ms, uint64_t interval_ms)
+{
+    if (ctx == NULL || key == NULL || type == NULL || type->drop ||
+        (value == NULL && type->size > 0))
+        return CASTY_EINVAL;
+    size_t klen = strnlen(key, 64);
+    if (klen == 0 || klen > 63)
+        return CASTY_EINVAL;
+    struct cell *c = ctx->cell;
+    struct cell_ext *e = casty__cell_ext(c);
+    if (e == NULL)
+        return CASTY_ENOMEM;
+    struct actor_timer *t = timer_find_key(e, key);
+    if (t == NULL) {
+        if (e->ntimers == e->timers_cap) {
+            uint32_t cap = e->timers_cap ? e->timers_cap * 2 : 4;
+            struct actor_timer *a = realloc(e->timers, cap * sizeof *a);
+            if (a == NULL)
+                return CASTY_ENOMEM;
+            e->timers = a;
+            e->timers_cap = cap;
+        }
+        t = &e->timers[e->ntimers++];
+        memcpy(t->key, key, klen + 1);
+    }
+    t->token = ++e->timer_seq;
+    t->periodic = interval_ms != 0;
+    struct actor_timer_arg *a = malloc(sizeof *a + type->size);
+    if (a == NULL) {
+        timer_remove(e, t);
+        return CASTY_ENOMEM;
+    }
+    a->sys = ctx->sys;
+    a->to = self_ref(c);
+    a->type = type;
+    a->token = t->token;
+    if (type->size)
+        memcpy(a->value, value, type->size);
+    int rc = casty__timers_start(ctx->sys->timers, timer_owner(c), key, delay_ms * 1000000ull,
+                                 interval_ms * 1000000ull, actor_timer_fire, a, free);
+    if (rc) {
+        t = timer_find_key(e, key);
+        if (t)
+            timer_remove(e, t);
+    }
+    return rc;
+}
+
+int casty_ctx_timer_tick(casty_ctx_t *ctx, const char *key, const casty_type_t *type,
+                         const void *value, uint64_t interval_ms)
+{
+    if (interval_ms == 0)
+        return CASTY_EINVAL;
+    return ctx_timer_start(ctx, key, type, value, interval_ms, interval_ms);
+}
+
+int casty_ctx_timer_schedule(casty_ctx_t *ctx, const char *key, const casty_type_t *type,
+                             const void *value, uint64_t delay_ms)
+{
+    return ctx_timer_start(ctx, key, type, value, delay_ms, 0);
+}
+
+int casty_ctx_timer_cancel(casty_ctx_t *ctx, const char *key)
+{
+    if (ctx == NULL || key == NULL)
+        return CASTY_EINVAL;
+    struct cell_ext *e = load_relaxed(&ctx->cell->ext);
+    struct actor_timer *t = e ? timer_find_key(e, key) : NULL;
+    if (t == NULL)
+        return CASTY_ENOENT;
+    timer_remove(e, t);
+    casty__timers_cancel(ctx->sys->timers, timer_owner(ctx->cell), key);
+    return 0;
+}
+
+/* ---- death watch ------------------------------------------------------------------------ */
+
+static int set_add(struct ref_set *s, casty_ref_t r)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (casty_ref_eq(s->refs[i], r))
+            return 0;
+    if (s->n == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 4;
+        casty_ref_t *a = realloc(s->refs, cap * sizeof *a);
+        if (a == NULL)
+            return CASTY_ENOMEM;
+        s->refs = a;
+        s->cap = cap;
+    }
+    s->refs[s->n++] = r;
+    return 0;
+}
+
+static bool set_remove(struct ref_set *s, casty_ref_t r)
+{
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (casty_ref_eq(s->refs[i], r)) {
+            s->refs[i] = s->refs[--s->n];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Sends a watch-related system message to `target` in whatever system it
+ * lives. Returns CASTY_ENOENT when the target can never answer. */
+static int send_watch(casty_ref_t target, uint8_t kind, casty_ref_t watcher)
+{
+    struct sys_watch sw = {.gen = (uint32_t)(target.actor >> 32), .watcher = watcher};
+    struct worker *w = casty__tls_worker;
+    if (w && w->sys->node == target.node)
+        return casty__send_sys(w->sys, (uint32_t)target.actor, kind, &sw, sizeof sw);
+    struct casty_system *sys = casty__system_acquire(target.node, NULL);
+    if (sys == NULL)
+        return CASTY_ENOENT;
+    int rc = casty__send_sys(sys, (uint32_t)target.actor, kind, &sw, sizeof sw);
+    casty__system_release(sys);
+    return rc;
+}
+
+int casty_ctx_watch(casty_ctx_t *ctx, casty_ref_t target)
+{
+    if (ctx == NULL || casty_ref_is_none(target))
+        return CASTY_EINVAL;
+    struct cell_ext *e = casty__cell_ext(ctx->cell);
+    if (e == NULL || set_add(&e->watching, target) != 0)
+        return CASTY_ENOMEM;
+    casty_ref_t self = self_ref(ctx->cell);
+    if (send_watch(target, MSG_SYS_WATCH, self) != 0 || (uint32_t)(target.actor >> 32) == 0)
+        CASTY_TELL(self, casty_terminated_t, .ref = target); /* already gone */
+    return 0;
+}
+
+int casty_ctx_unwatch(casty_ctx_t *ctx, casty_ref_t target)
+{
+    if (ctx == NULL || casty_ref_is_none(target))
+        return CASTY_EINVAL;
+    struct cell_ext *e = load_relaxed(&ctx->cell->ext);
+    if (e && set_remove(&e->watching, target))
+        send_watch(target, MSG_SYS_UNWATCH, self_ref(ctx->cell));
+    return 0;
+}
+
+/* A casty_terminated_t reaches the handler only while the actor watches
+ * that ref, and only once. */
+static bool terminated_wanted(struct cell *c, const struct casty_msg *m)
+{
+    const casty_terminated_t *t = m->data;
+    struct cell_ext *e = load_relaxed(&c->ext);
+    return e && set_remove(&e->watching, t->ref);
+}
+
+/* ---- children ------------------------------------------------------------------------------ */
+
+static void stop_children(struct worker *w, struct cell *c)
+{
+    for (uint32_t s = c->first_child; s != 0;) {
+        struct cell *child = casty__cell_lookup(w->sys, s);
+        struct sys_stop stop = {.gen = load_relaxed(&child->live_gen)};
+        if (stop.gen)
+            casty__send_sys(w->sys, s, MSG_SYS_STOP, &stop, sizeof stop);
+        s = child->sib_next;
+    }
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
 
 static void start_actor(struct worker *w, struct cell *c, const struct sys_start *s)
 {
@@ -202,29 +586,191 @@ static void start_actor(struct worker *w, struct cell *c, const struct sys_start
     c->status = CELL_ALIVE;
     c->initial = s->behavior;
     c->behavior = NULL;
-    casty_actor_started_t ev = {.ref = casty__cell_ref(sys, c->slot, c->gen)};
+    casty_actor_started_t ev = {.ref = self_ref(c)};
     casty__publish(sys, &casty_actor_started_t_type, &ev);
     if (load_acquire(&sys->state) != SYS_RUNNING) {
-        stop_actor(w, c); /* spawned while the system was stopping */
+        begin_stop(w, c); /* spawned while the system was stopping */
         return;
     }
+    RUN_HOOK(w, c, pre_start);
     apply_next(w, c, casty__behavior_instantiate(c->initial), NULL);
 }
 
-static void stop_actor(struct worker *w, struct cell *c)
+/* The last step of stopping: every child is gone. */
+static void finish_stop(struct worker *w, struct cell *c)
 {
     struct casty_system *sys = w->sys;
+    RUN_HOOK(w, c, post_stop);
     set_current(c, NULL);
     casty_behavior_free(c->initial);
     c->initial = NULL;
     c->status = CELL_FREE;
+    casty_ref_t self = self_ref(c);
+    struct cell_ext *e = load_relaxed(&c->ext);
+    if (e) {
+        for (uint32_t i = 0; i < e->watchers.n; i++)
+            CASTY_TELL(e->watchers.refs[i], casty_terminated_t, .ref = self);
+        for (uint32_t i = 0; i < e->watching.n; i++)
+            send_watch(e->watching.refs[i], MSG_SYS_UNWATCH, self);
+        e->watchers.n = e->watching.n = 0;
+        e->nrestarts = 0;
+    }
     casty__names_remove(sys, c);
-    casty_actor_stopped_t ev = {.ref = casty__cell_ref(sys, c->slot, c->gen)};
+    uint32_t parent = load_relaxed(&c->parent_slot);
+    if (parent) {
+        /* The parent unlinks this cell and frees the slot. */
+        struct sys_child sc = {.slot = c->slot, .gen = c->gen};
+        casty__send_sys(sys, parent, MSG_SYS_CHILD_TERMINATED, &sc, sizeof sc);
+    } else {
+        /* The slot may be reused at once: a new incarnation's START
+         * arrives as a system message, which the idle protocol never
+         * strands. */
+        casty__cell_free_slot(sys, c);
+    }
+    /* Published last: a subscriber that sees it may spawn into the slot. */
+    casty_actor_stopped_t ev = {.ref = self};
     casty__publish(sys, &casty_actor_stopped_t_type, &ev);
-    /* The slot may be reused at once: a new incarnation's START arrives as
-     * a system message, which the idle protocol never strands. */
-    casty__cell_free_slot(sys, c);
     casty__actor_stopped(sys);
+}
+
+static void begin_stop(struct worker *w, struct cell *c)
+{
+    if (c->status == CELL_FREE || c->status == CELL_STOPPING)
+        return;
+    c->status = CELL_STOPPING;
+    timers_clear(c);
+    if (c->first_child == 0) {
+        finish_stop(w, c);
+        return;
+    }
+    stop_children(w, c); /* finish_stop runs when the last one is gone */
+}
+
+static void complete_restart(struct worker *w, struct cell *c)
+{
+    /* A setup that keeps failing restarts again from in here: bound the
+     * recursion (the restart limit bounds the total). */
+    static _Thread_local int depth;
+    c->status = CELL_ALIVE;
+    if (depth >= 16) {
+        handle_failure(w, c, CASTY_EFAILED, "restart keeps failing");
+        return;
+    }
+    depth++;
+    apply_next(w, c, casty__behavior_instantiate(c->initial), NULL);
+    depth--;
+    if (c->status == CELL_ALIVE)
+        RUN_HOOK(w, c, post_restart);
+}
+
+static void begin_restart(struct worker *w, struct cell *c, int code, const char *reason)
+{
+    if (c->status != CELL_ALIVE)
+        return;
+    publish_ref_event(w->sys, &casty_actor_restarted_t_type, c, code, reason);
+    RUN_HOOK(w, c, pre_restart);
+    timers_clear(c);
+    set_current(c, NULL);
+    c->status = CELL_RESTARTING;
+    if (c->first_child == 0) {
+        complete_restart(w, c);
+        return;
+    }
+    stop_children(w, c); /* complete_restart runs when the last one is gone */
+}
+
+/* True when one more restart now stays within the strategy's limit. */
+static bool restart_allowed(struct cell *c, const casty_strategy_t *s)
+{
+    struct cell_ext *e = casty__cell_ext(c);
+    if (e == NULL)
+        return false;
+    uint64_t now = monotonic_ns();
+    if (s->within_seconds > 0) {
+        uint64_t window = (uint64_t)(s->within_seconds * 1e9);
+        uint32_t keep = 0;
+        for (uint32_t i = 0; i < e->nrestarts; i++)
+            if (now - e->restarts[i] < window)
+                e->restarts[keep++] = e->restarts[i];
+        e->nrestarts = keep;
+    }
+    if (e->nrestarts >= s->max_restarts)
+        return false;
+    if (e->nrestarts == e->restarts_cap) {
+        uint32_t cap = e->restarts_cap ? e->restarts_cap * 2 : 4;
+        uint64_t *a = realloc(e->restarts, cap * sizeof *a);
+        if (a == NULL)
+            return false;
+        e->restarts = a;
+        e->restarts_cap = cap;
+    }
+    e->restarts[e->nrestarts++] = now;
+    return true;
+}
+
+/* A failure of this actor (its handler, its setup, or a child escalating):
+ * its own supervise wrapper decides; without one it stops. */
+static void handle_failure(struct worker *w, struct cell *c, int code, const char *reason)
+{
+    struct casty_system *sys = w->sys;
+    if (c->status != CELL_ALIVE && c->status != CELL_RESTARTING)
+        return;
+    const struct wrapped_strategy *ws = casty__behavior_find(c->initial, BEH_SUPERVISE);
+    casty_directive_t d = CASTY_STOP;
+    if (ws && code != CASTY_EFAILED)
+        d = ws->strategy.decider ? ws->strategy.decider(code, reason, ws->strategy.decider_arg)
+                                 : CASTY_RESTART;
+    if (d == CASTY_RESTART && c->status == CELL_ALIVE && restart_allowed(c, &ws->strategy)) {
+        begin_restart(w, c, code, reason);
+        return;
+    }
+    publish_ref_event(sys, &casty_actor_failed_t_type, c, code,
+                      reason ? reason : casty_strerror(code));
+    uint32_t parent = load_relaxed(&c->parent_slot);
+    if (d == CASTY_ESCALATE && parent) {
+        size_t len = reason ? strlen(reason) : 0;
+        if (len > 255)
+            len = 255;
+        unsigned char buf[sizeof(struct sys_child_failed) + 256];
+        struct sys_child_failed *f = (struct sys_child_failed *)(void *)buf;
+        f->slot = c->slot;
+        f->gen = c->gen;
+        f->code = code;
+        memcpy(f->reason, reason ? reason : "", len);
+        f->reason[len] = 0;
+        casty__send_sys(sys, parent, MSG_SYS_CHILD_FAILED, f, sizeof *f + len + 1);
+    }
+    c->status = c->status == CELL_RESTARTING ? CELL_ALIVE : c->status;
+    begin_stop(w, c);
+}
+
+static void child_terminated(struct worker *w, struct cell *c, const struct sys_child *sc)
+{
+    struct cell *child = casty__cell_lookup(w->sys, sc->slot);
+    casty__child_unlink(w->sys, c, child);
+    casty__cell_free_slot(w->sys, child);
+    if (c->first_child != 0)
+        return;
+    if (c->status == CELL_STOPPING)
+        finish_stop(w, c);
+    else if (c->status == CELL_RESTARTING)
+        complete_restart(w, c);
+}
+
+static void watched(struct worker *w, struct cell *c, const struct sys_watch *sw, bool add)
+{
+    bool alive = c->status != CELL_FREE && sw->gen == c->gen;
+    if (!add) {
+        struct cell_ext *e = load_relaxed(&c->ext);
+        if (alive && e)
+            set_remove(&e->watchers, sw->watcher);
+        return;
+    }
+    struct cell_ext *e = alive ? casty__cell_ext(c) : NULL;
+    if (e == NULL || set_add(&e->watchers, sw->watcher) != 0) {
+        casty_ref_t target = casty__cell_ref(w->sys, c->slot, sw->gen);
+        CASTY_TELL(sw->watcher, casty_terminated_t, .ref = target);
+    }
 }
 
 static void process_sys(struct worker *w, struct cell *c)
@@ -232,12 +778,30 @@ static void process_sys(struct worker *w, struct cell *c)
     struct casty_msg *m = mbox_take_sys(c);
     while (m) {
         struct casty_msg *next = m->next;
-        if (m->kind == MSG_SYS_START) {
+        switch (m->kind) {
+        case MSG_SYS_START:
             start_actor(w, c, (const struct sys_start *)m->data);
-        } else if (m->kind == MSG_SYS_STOP) {
+            break;
+        case MSG_SYS_STOP: {
             const struct sys_stop *s = (const struct sys_stop *)m->data;
-            if (c->status == CELL_ALIVE && (s->gen == 0 || s->gen == c->gen))
-                stop_actor(w, c);
+            if (s->gen == 0 || s->gen == c->gen)
+                begin_stop(w, c);
+            break;
+        }
+        case MSG_SYS_WATCH:
+        case MSG_SYS_UNWATCH:
+            watched(w, c, (const struct sys_watch *)m->data, m->kind == MSG_SYS_WATCH);
+            break;
+        case MSG_SYS_CHILD_TERMINATED:
+            child_terminated(w, c, (const struct sys_child *)m->data);
+            break;
+        case MSG_SYS_CHILD_FAILED: {
+            const struct sys_child_failed *f = (const struct sys_child_failed *)m->data;
+            handle_failure(w, c, f->code, f->reason[0] ? f->reason : NULL);
+            break;
+        }
+        default:
+            break;
         }
         casty__msg_release(w, m);
         m = next;
@@ -255,31 +819,78 @@ static void invoke(struct worker *w, struct cell *c, struct casty_msg *m)
         apply_next(w, c, next, m);
 }
 
+/* What to do with a popped user message: deliver it (true) or not. Drops
+ * (dead letters, drop_oldest victims, stale timers) are handled here. */
+static bool admit_popped(struct worker *w, struct cell *c, struct casty_msg *m)
+{
+    struct casty_system *sys = w->sys;
+    if (m->flags & MSG_COUNTED) {
+        struct cell_ext *e = c->ext;
+        ck_pr_dec_32(&e->count);
+        uint32_t d = load_relaxed(&e->to_drop);
+        while (d > 0) {
+            if (ck_pr_cas_32_value(&e->to_drop, d, d - 1, &d)) {
+                casty__note_dead_letter(sys, m->type, casty__cell_ref(sys, c->slot, m->gen));
+                casty__msg_drop_value(m);
+                return false;
+            }
+        }
+    }
+    if (m->gen != c->gen || c->status == CELL_FREE) {
+        /* Perhaps a START for this generation is waiting. */
+        if (mbox_has_sys(c))
+            process_sys(w, c);
+        if (m->gen != c->gen || c->status == CELL_FREE) {
+            if (m->kind == MSG_USER)
+                casty__note_dead_letter(sys, m->type, casty__cell_ref(sys, c->slot, m->gen));
+            casty__msg_drop_value(m); /* the node itself stays as the queue head */
+            return false;
+        }
+    }
+    if ((m->kind == MSG_TIMER && !timer_message_live(c, m)) ||
+        (m->type == &casty_terminated_t_type && !terminated_wanted(c, m))) {
+        casty__msg_drop_value(m);
+        return false;
+    }
+    return true;
+}
+
+/* Parks an actor that waits for its children: it keeps its schedule (so
+ * user messages do not queue it) until a system message wakes it. Returns
+ * true when one already has (the caller keeps running it). */
+static bool suspend(struct cell *c)
+{
+    /* Sequentially consistent store then load; pairs with casty__send_sys. */
+    store_seqcst(&c->suspended, 1u);
+    return mbox_has_sys(c) && ck_pr_cas_32(&c->suspended, 1, 0);
+}
+
+static bool waiting_for_children(const struct cell *c)
+{
+    return c->status == CELL_STOPPING || c->status == CELL_RESTARTING;
+}
+
 /* Runs actor c on worker w: at most `throughput` user messages, system
  * messages before each. Called only by the worker holding c's schedule. */
 void casty__run_actor(struct worker *w, struct cell *c)
 {
-    struct casty_system *sys = w->sys;
-    uint32_t budget = sys->throughput;
+    uint32_t budget = w->sys->throughput;
+again:
     process_sys(w, c);
-    while (budget > 0) {
+    while (budget > 0 && !waiting_for_children(c)) {
         struct casty_msg *m = mbox_pop(c, w);
         if (m == NULL)
             break;
         budget--;
-        if (m->gen != c->gen || c->status != CELL_ALIVE) {
-            /* Perhaps a START for this generation is waiting. */
-            if (mbox_has_sys(c))
-                process_sys(w, c);
-            if (m->gen != c->gen || c->status != CELL_ALIVE) {
-                casty__note_dead_letter(sys, m->type, casty__cell_ref(sys, c->slot, m->gen));
-                casty__msg_drop_value(m); /* the node itself stays as the queue head */
-                continue;
-            }
-        }
-        invoke(w, c, m);
+        if (admit_popped(w, c, m) && c->status == CELL_ALIVE)
+            invoke(w, c, m);
         if (load_relaxed(&c->sysq) != NULL)
             process_sys(w, c);
+    }
+    if (waiting_for_children(c)) {
+        if (suspend(c))
+            goto again;
+        return;
     }
     if (budget == 0 || mbox_has_sys(c) || !mbox_try_idle(c, w)) {
         casty__schedule_requeue(w, c);

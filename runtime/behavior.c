@@ -73,21 +73,76 @@ casty_behavior_t *casty_failed(int code, const char *reason)
     return b;
 }
 
+casty_behavior_t *casty_supervise(casty_behavior_t *behavior, const casty_strategy_t *strategy)
+{
+    if (behavior == NULL || strategy == NULL || behavior->is_static) {
+        casty_behavior_free(behavior);
+        return NULL;
+    }
+    struct wrapped_strategy w = {*strategy, behavior};
+    struct casty_behavior *b = behavior_new(BEH_SUPERVISE, &w, sizeof w);
+    if (b == NULL)
+        casty_behavior_free(behavior);
+    return b;
+}
+
+casty_behavior_t *casty_with_lifecycle(casty_behavior_t *behavior, const casty_lifecycle_t *hooks)
+{
+    if (behavior == NULL || hooks == NULL || behavior->is_static) {
+        casty_behavior_free(behavior);
+        return NULL;
+    }
+    struct wrapped_lifecycle w = {*hooks, behavior};
+    struct casty_behavior *b = behavior_new(BEH_LIFECYCLE, &w, sizeof w);
+    if (b == NULL)
+        casty_behavior_free(behavior);
+    return b;
+}
+
+/* The behavior inside any supervise/lifecycle wrappers. */
+struct casty_behavior *casty__behavior_unwrap(struct casty_behavior *b)
+{
+    while (b && (b->kind == BEH_SUPERVISE || b->kind == BEH_LIFECYCLE)) {
+        b = b->kind == BEH_SUPERVISE ? ((struct wrapped_strategy *)(void *)b->data)->inner
+                                     : ((struct wrapped_lifecycle *)(void *)b->data)->inner;
+    }
+    return b;
+}
+
+/* The data of the outermost wrapper of `kind` around b, or NULL. */
+const void *casty__behavior_find(const struct casty_behavior *b, uint8_t kind)
+{
+    while (b && (b->kind == BEH_SUPERVISE || b->kind == BEH_LIFECYCLE)) {
+        if (b->kind == kind)
+            return b->data;
+        b = b->kind == BEH_SUPERVISE ? ((const struct wrapped_strategy *)(const void *)b->data)->inner
+                                     : ((const struct wrapped_lifecycle *)(const void *)b->data)->inner;
+    }
+    return NULL;
+}
+
 void casty_behavior_free(casty_behavior_t *b)
 {
-    if (b == NULL || b->is_static)
-        return;
-    if (b->drop && b->size)
-        b->drop(b->data);
-    free(b);
+    while (b && !b->is_static) {
+        struct casty_behavior *inner = NULL;
+        if (b->kind == BEH_SUPERVISE)
+            inner = ((struct wrapped_strategy *)(void *)b->data)->inner;
+        else if (b->kind == BEH_LIFECYCLE)
+            inner = ((struct wrapped_lifecycle *)(void *)b->data)->inner;
+        else if (b->drop && b->size)
+            b->drop(b->data);
+        free(b);
+        b = inner;
+    }
 }
 
 /* The behavior an actor starts with, given its initial behavior (which the
- * cell keeps for restarts): the initial itself when it has no state to
+ * cell keeps for restarts), inside any wrappers: the initial itself when it has no state to
  * mutate or owns resources (drop), otherwise a private copy of it. NULL when
  * out of memory. */
 struct casty_behavior *casty__behavior_instantiate(struct casty_behavior *initial)
 {
+    initial = casty__behavior_unwrap(initial);
     if (initial->kind != BEH_RECEIVE || initial->size == 0 || initial->drop)
         return initial;
     struct casty_behavior *b = malloc(sizeof *b + initial->size);

@@ -143,10 +143,18 @@ void casty__cells_destroy(struct casty_system *sys)
                     casty__msg_release(NULL, h);
                 h = next;
             }
-            if (c->behavior && c->behavior != c->initial)
+            if (c->behavior && c->behavior != casty__behavior_unwrap(c->initial))
                 casty_behavior_free(c->behavior);
             casty_behavior_free(c->initial);
-            free(c->name);
+            struct cell_ext *e = c->ext;
+            if (e) {
+                free(e->name);
+                free(e->watchers.refs);
+                free(e->watching.refs);
+                free(e->restarts);
+                free(e->timers);
+                free(e);
+            }
         }
         free(base);
     }

@@ -28,13 +28,22 @@
 
 enum msg_kind {
     MSG_USER = 0,
-    MSG_SYS_START, /* payload: struct sys_start */
-    MSG_SYS_STOP,  /* payload: struct sys_stop */
+    MSG_TIMER,                /* a per-actor timer's message: payload struct timer_hdr + value */
+    MSG_SYS_START,            /* struct sys_start */
+    MSG_SYS_STOP,             /* struct sys_stop */
+    MSG_SYS_WATCH,            /* struct sys_watch */
+    MSG_SYS_UNWATCH,          /* struct sys_watch */
+    MSG_SYS_CHILD_TERMINATED, /* struct sys_child */
+    MSG_SYS_CHILD_FAILED,     /* struct sys_child_failed */
 };
+
+/* Kinds whose value a handler sees. */
+#define MSG_IS_USER(kind) ((kind) <= MSG_TIMER)
 
 enum msg_flag {
     MSG_DATA_HEAP = 1, /* data was malloc'd separately (tell_move): free it after drop */
     MSG_NO_DROP = 2,   /* ownership of the value moved elsewhere: skip drop */
+    MSG_COUNTED = 4,   /* counted in a bounded mailbox's ext->count */
 };
 
 #define POOL_HEAP_OWNER 0xffffu
@@ -68,6 +77,26 @@ struct sys_stop {
     uint32_t gen; /* 0 = whatever incarnation is alive (shutdown) */
 };
 
+struct sys_watch {
+    uint32_t gen; /* the watched incarnation */
+    casty_ref_t watcher;
+};
+
+struct sys_child {
+    uint32_t slot, gen;
+};
+
+struct sys_child_failed {
+    uint32_t slot, gen;
+    int code;
+    char reason[]; /* NUL-terminated */
+};
+
+struct timer_hdr {
+    uint64_t token; /* matched against the actor's live timers */
+    uint64_t pad_;  /* keeps the value 16-byte aligned */
+};
+
 /* ---- behaviors ------------------------------------------------------------ */
 
 enum behavior_kind {
@@ -78,6 +107,8 @@ enum behavior_kind {
     BEH_UNHANDLED,
     BEH_RESTART,
     BEH_FAILED,
+    BEH_SUPERVISE, /* data: struct wrapped_strategy */
+    BEH_LIFECYCLE, /* data: struct wrapped_lifecycle */
 };
 
 struct casty_behavior {
@@ -99,11 +130,54 @@ struct failure {
     char reason[]; /* NUL-terminated, possibly empty */
 };
 
+struct wrapped_strategy {
+    casty_strategy_t strategy;
+    struct casty_behavior *inner;
+};
+
+struct wrapped_lifecycle {
+    casty_lifecycle_t hooks;
+    struct casty_behavior *inner;
+};
+
 /* ---- actor cells ------------------------------------------------------------ */
 
 enum cell_status {
     CELL_FREE = 0, /* never started, or stopped: messages become dead letters */
     CELL_ALIVE,
+    CELL_STOPPING,   /* waiting for its children to stop; user messages wait */
+    CELL_RESTARTING, /* likewise, then restarts */
+};
+
+struct ref_set {
+    casty_ref_t *refs;
+    uint32_t n, cap;
+};
+
+struct actor_timer {
+    char key[64];
+    uint64_t token;
+    uint8_t periodic;
+};
+
+/* Rarely used per-actor data, allocated on first need and kept with the
+ * cell (type-stable, freed with the system) so producers may read it. */
+struct cell_ext {
+    char *name; /* guarded by sys->names_lock */
+    /* bounded mailbox: capacity/overflow set by the spawner before START
+     * (relaxed atomics, read by producers); count/to_drop atomics */
+    uint32_t capacity;
+    uint32_t overflow;
+    uint32_t count;
+    uint32_t to_drop;
+    /* consumer-owned */
+    struct ref_set watchers; /* who watches this actor */
+    struct ref_set watching; /* whom this actor watches */
+    uint64_t *restarts;      /* restart times (ns), oldest first */
+    uint32_t nrestarts, restarts_cap;
+    struct actor_timer *timers;
+    uint32_t ntimers, timers_cap;
+    uint64_t timer_seq;
 };
 
 struct cell {
@@ -111,21 +185,24 @@ struct cell {
     alignas(CACHE_LINE) struct casty_msg *tail; /* bit 0: idle (empty and unscheduled) */
     struct casty_msg *sysq;                     /* LIFO stack of system messages */
     /* consumer side: owned by the worker running the actor */
-    struct casty_msg *head; /* last consumed node, or the stub */
     alignas(16) struct msg_link stub; /* viewed as a struct casty_msg: same alignment */
-    struct casty_behavior *behavior; /* current */
-    struct casty_behavior *initial;  /* template for restart */
+    struct casty_msg *head;           /* last consumed node, or the stub */
+    struct casty_behavior *behavior;  /* current */
+    struct casty_behavior *initial;   /* template for restart */
     struct casty_system *sys;
-    struct cell *next_run; /* injection queue link */
+    struct cell *next_run;  /* injection queue link */
+    struct cell_ext *ext;   /* atomic pointer, set once */
     uint32_t slot;
-    uint32_t gen;       /* consumer-owned: the incarnation running */
-    uint32_t alloc_gen; /* owned by whoever holds the free slot */
-    uint32_t next_free; /* free-slot stack link */
+    uint32_t gen;        /* consumer-owned: the incarnation running */
+    uint32_t alloc_gen;  /* owned by whoever holds the free slot */
+    uint32_t live_gen;   /* atomic: gen while started and not stopped, else 0 */
+    uint32_t next_free;  /* free-slot stack link (atomic) */
+    uint32_t parent_slot, parent_gen; /* 0 for top-level; atomic (read by shutdown) */
+    /* children: an intrusive list through the child cells, touched only by
+     * the parent's worker, under sys->names_lock (lookups read it) */
+    uint32_t first_child, sib_next, sib_prev;
     uint8_t status;
-    uint32_t live_gen; /* atomic: gen while started and not stopped, else 0 */
-    /* guarded by sys->names_lock */
-    uint32_t name_gen;
-    char *name;
+    uint32_t suspended; /* atomic: 1 while waiting for children, unscheduled */
 };
 
 /* Cells live in chunks of CELL_CHUNK, found through a fixed directory. */
@@ -274,6 +351,9 @@ void casty__schedule_requeue(struct worker *w, struct cell *c);
 
 /* actor.c */
 void casty__run_actor(struct worker *w, struct cell *c);
+struct cell_ext *casty__cell_ext(struct cell *c);
+int casty__deliver_timer(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
+                         const void *value, uint64_t token);
 int casty__deliver(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
                    const void *value, void *heap_value);
 int casty__send_sys(struct casty_system *sys, uint32_t slot, uint8_t kind, const void *payload,
@@ -285,6 +365,8 @@ void casty__note_dead_letter(struct casty_system *sys, const casty_type_t *type,
 
 /* behavior.c */
 struct casty_behavior *casty__behavior_instantiate(struct casty_behavior *initial);
+struct casty_behavior *casty__behavior_unwrap(struct casty_behavior *b);
+const void *casty__behavior_find(const struct casty_behavior *b, uint8_t kind);
 
 /* events.c */
 void casty__publish(struct casty_system *sys, const casty_type_t *type, const void *event);
@@ -295,5 +377,9 @@ struct casty_system *casty__system_acquire(uint64_t node, struct worker **w_out)
 void casty__system_release(struct casty_system *sys);
 void casty__actor_stopped(struct casty_system *sys);
 void casty__names_remove(struct casty_system *sys, struct cell *c);
+void casty__child_link(struct casty_system *sys, struct cell *parent, struct cell *child);
+void casty__child_unlink(struct casty_system *sys, struct cell *parent, struct cell *child);
+int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
+                    const char *name, const casty_spawn_options_t *options, casty_ref_t *out);
 
 #endif

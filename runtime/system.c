@@ -34,6 +34,7 @@ static struct casty_system *registry[REGISTRY_SIZE];
 CASTY_MESSAGE_DEFINE(casty_actor_started_t);
 CASTY_MESSAGE_DEFINE(casty_actor_stopped_t);
 CASTY_MESSAGE_DEFINE(casty_actor_failed_t);
+CASTY_MESSAGE_DEFINE(casty_actor_restarted_t);
 CASTY_MESSAGE_DEFINE(casty_dead_letter_t);
 CASTY_MESSAGE_DEFINE(casty_unhandled_message_t);
 
@@ -161,15 +162,56 @@ static int names_insert(struct casty_system *sys, char *name, uint32_t slot)
 void casty__names_remove(struct casty_system *sys, struct cell *c)
 {
     store_release(&c->live_gen, 0u);
-    if (load_relaxed(&c->name) == NULL)
+    struct cell_ext *e = load_acquire(&c->ext);
+    if (e == NULL || load_relaxed(&e->name) == NULL)
         return;
     pthread_mutex_lock(&sys->names_lock);
-    struct name_entry *e = names_find(sys, c->name);
-    if (e && e->slot == c->slot)
-        e->name = TOMBSTONE;
-    free(c->name);
-    c->name = NULL;
+    if (load_relaxed(&c->parent_slot) == 0) {
+        struct name_entry *ent = names_find(sys, e->name);
+        if (ent && ent->slot == c->slot)
+            ent->name = TOMBSTONE;
+    }
+    free(e->name);
+    store_relaxed(&e->name, (char *)NULL);
     pthread_mutex_unlock(&sys->names_lock);
+}
+
+/* Children: an intrusive doubly linked list through the child cells, owned
+ * by the parent's worker; the names lock keeps casty_lookup's walks safe. */
+void casty__child_link(struct casty_system *sys, struct cell *parent, struct cell *child)
+{
+    child->sib_prev = 0;
+    child->sib_next = parent->first_child;
+    if (parent->first_child)
+        casty__cell_lookup(sys, parent->first_child)->sib_prev = child->slot;
+    parent->first_child = child->slot;
+}
+
+void casty__child_unlink(struct casty_system *sys, struct cell *parent, struct cell *child)
+{
+    pthread_mutex_lock(&sys->names_lock);
+    if (child->sib_prev)
+        casty__cell_lookup(sys, child->sib_prev)->sib_next = child->sib_next;
+    else
+        parent->first_child = child->sib_next;
+    if (child->sib_next)
+        casty__cell_lookup(sys, child->sib_next)->sib_prev = child->sib_prev;
+    child->sib_next = child->sib_prev = 0;
+    pthread_mutex_unlock(&sys->names_lock);
+}
+
+/* The live child of `parent` called `name`, or NULL. Under names_lock. */
+static struct cell *child_named(struct casty_system *sys, struct cell *parent, const char *name)
+{
+    for (uint32_t s = parent->first_child; s != 0;) {
+        struct cell *ch = casty__cell_lookup(sys, s);
+        struct cell_ext *e = load_relaxed(&ch->ext);
+        char *n = e ? load_relaxed(&e->name) : NULL;
+        if (n && strcmp(n, name) == 0)
+            return ch;
+        s = ch->sib_next;
+    }
+    return NULL;
 }
 
 /* ---- create / shutdown ------------------------------------------------------------- */
@@ -284,7 +326,7 @@ static void stop_all(struct casty_system *sys)
     for (uint32_t ch = 0; ch < nchunks; ch++) {
         struct cell *base = load_acquire(&sys->dir[ch]);
         for (uint32_t i = 0; i < CELL_CHUNK; i++)
-            if (load_acquire(&base[i].live_gen) != 0)
+            if (load_acquire(&base[i].live_gen) != 0 && load_relaxed(&base[i].parent_slot) == 0)
                 casty__send_sys(sys, base[i].slot, MSG_SYS_STOP, &stop, sizeof stop);
     }
 }
@@ -299,8 +341,9 @@ int casty_system_shutdown(casty_system_t *sys)
     store_seqcst(&sys->state, (uint32_t)SYS_STOPPING);
     /* No timer fires once this returns (each arg_free has run). */
     casty__timers_close(sys->timers);
-    /* Stop every actor; re-send to stragglers (spawned concurrently with
-     * the state change) until none is left. */
+    /* Stop every top-level actor (each stops its subtree first); re-send to
+     * stragglers (spawned concurrently with the state change) until none is
+     * left. */
     while (load_acquire(&sys->live) != 0) {
         stop_all(sys);
         struct timespec ts;
@@ -344,19 +387,50 @@ static bool valid_actor_name(const char *name)
     return n > 0 && n <= NAME_MAX_LEN && strchr(name, '/') == NULL && name[0] != '$';
 }
 
-int casty_spawn(casty_system_t *sys, casty_behavior_t *behavior, const char *name,
-                const casty_spawn_options_t *options, casty_ref_t *out)
+static bool spawnable(const struct casty_behavior *b)
 {
-    (void)options;
+    return b && (b->kind == BEH_RECEIVE || b->kind == BEH_SETUP || b->kind == BEH_SUPERVISE ||
+                 b->kind == BEH_LIFECYCLE);
+}
+
+/* Registers `name` for a new cell: in the top-level table, or among the
+ * parent's children. Returns 0, CASTY_EEXIST or CASTY_ENOMEM. */
+static int claim_name(struct casty_system *sys, struct cell *parent, struct cell *c,
+                      const char *name)
+{
+    struct cell_ext *e = casty__cell_ext(c);
+    char *copy = strdup(name);
+    if (e == NULL || copy == NULL) {
+        free(copy);
+        return CASTY_ENOMEM;
+    }
+    int rc;
+    pthread_mutex_lock(&sys->names_lock);
+    if (parent)
+        rc = child_named(sys, parent, name) ? CASTY_EEXIST : 0;
+    else
+        rc = names_find(sys, name) ? CASTY_EEXIST : names_insert(sys, copy, c->slot);
+    if (rc == 0)
+        store_relaxed(&e->name, copy);
+    pthread_mutex_unlock(&sys->names_lock);
+    if (rc)
+        free(copy);
+    return rc;
+}
+
+/* Spawns a top-level actor (parent NULL) or a child of `parent`, which must
+ * be the cell the calling worker is running. */
+int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
+                    const char *name, const casty_spawn_options_t *options, casty_ref_t *out)
+{
     int rc = CASTY_EINVAL;
     if (out)
         *out = CASTY_REF_NONE;
-    if (sys == NULL || behavior == NULL ||
-        (behavior->kind != BEH_RECEIVE && behavior->kind != BEH_SETUP) ||
-        (name && !valid_actor_name(name)))
+    if (sys == NULL || !spawnable(behavior) || (name && !valid_actor_name(name)) ||
+        (options && (unsigned)options->overflow > CASTY_OVERFLOW_BACKPRESSURE))
         goto fail_behavior;
     rc = CASTY_ESHUTDOWN;
-    if (load_acquire(&sys->state) != SYS_RUNNING)
+    if (load_acquire(&sys->state) != SYS_RUNNING || (parent && parent->status != CELL_ALIVE))
         goto fail_behavior;
 
     struct cell *c;
@@ -367,20 +441,27 @@ int casty_spawn(casty_system_t *sys, casty_behavior_t *behavior, const char *nam
     if (gen == 0)
         gen = 1;
     c->alloc_gen = gen;
+    store_relaxed(&c->parent_slot, parent ? parent->slot : 0u);
+    store_relaxed(&c->parent_gen, parent ? parent->gen : 0u);
     if (name) {
-        char *copy = strdup(name);
+        rc = claim_name(sys, parent, c, name);
+        if (rc)
+            goto fail_slot;
+    }
+    uint32_t capacity = options ? options->mailbox_capacity : 0;
+    struct cell_ext *e = capacity ? casty__cell_ext(c) : load_acquire(&c->ext);
+    if (capacity && e == NULL) {
         rc = CASTY_ENOMEM;
-        if (copy == NULL)
-            goto fail_slot;
+        goto fail_name;
+    }
+    if (e) {
+        store_relaxed(&e->overflow, capacity ? (uint32_t)options->overflow : 0u);
+        store_relaxed(&e->capacity, capacity);
+    }
+    if (parent) {
         pthread_mutex_lock(&sys->names_lock);
-        rc = names_find(sys, name) ? CASTY_EEXIST : names_insert(sys, copy, c->slot);
-        if (rc == 0)
-            store_relaxed(&c->name, copy);
+        casty__child_link(sys, parent, c);
         pthread_mutex_unlock(&sys->names_lock);
-        if (rc) {
-            free(copy);
-            goto fail_slot;
-        }
     }
     ck_pr_inc_64(&sys->live);
     ck_pr_inc_64(&sys->spawned);
@@ -389,6 +470,8 @@ int casty_spawn(casty_system_t *sys, casty_behavior_t *behavior, const char *nam
     rc = casty__send_sys(sys, c->slot, MSG_SYS_START, &start, sizeof start);
     if (rc) {
         /* Out of memory for one node: undo as if it had started and stopped. */
+        if (parent)
+            casty__child_unlink(sys, parent, c);
         casty__names_remove(sys, c);
         casty__actor_stopped(sys);
         goto fail_slot;
@@ -397,6 +480,8 @@ int casty_spawn(casty_system_t *sys, casty_behavior_t *behavior, const char *nam
         *out = casty__cell_ref(sys, c->slot, gen);
     return 0;
 
+fail_name:
+    casty__names_remove(sys, c);
 fail_slot:
     casty__cell_free_slot(sys, c);
 fail_behavior:
@@ -404,14 +489,29 @@ fail_behavior:
     return rc;
 }
 
+int casty_spawn(casty_system_t *sys, casty_behavior_t *behavior, const char *name,
+                const casty_spawn_options_t *options, casty_ref_t *out)
+{
+    return casty__spawn_in(sys, NULL, behavior, name, options, out);
+}
+
 int casty_ctx_spawn(casty_ctx_t *ctx, casty_behavior_t *behavior, const char *name,
                     const casty_spawn_options_t *options, casty_ref_t *out)
 {
     if (ctx == NULL) {
         casty_behavior_free(behavior);
+        if (out)
+            *out = CASTY_REF_NONE;
         return CASTY_EINVAL;
     }
-    return casty_spawn(ctx->sys, behavior, name, options, out);
+    return casty__spawn_in(ctx->sys, ctx->cell, behavior, name, options, out);
+}
+
+int casty_ctx_stop(casty_ctx_t *ctx, casty_ref_t ref)
+{
+    if (ctx == NULL)
+        return CASTY_EINVAL;
+    return casty_stop(ref);
 }
 
 int casty_stop(casty_ref_t ref)
@@ -442,9 +542,44 @@ casty_ref_t casty_ctx_self(const casty_ctx_t *ctx)
     return casty__cell_ref(ctx->sys, ctx->cell->slot, ctx->cell->gen);
 }
 
+casty_ref_t casty_ctx_parent(const casty_ctx_t *ctx)
+{
+    if (ctx == NULL || ctx->cell->parent_slot == 0)
+        return CASTY_REF_NONE;
+    return casty__cell_ref(ctx->sys, ctx->cell->parent_slot, ctx->cell->parent_gen);
+}
+
 casty_system_t *casty_ctx_system(const casty_ctx_t *ctx)
 {
     return ctx ? ctx->sys : NULL;
+}
+
+/* Writes "/a/b/c" for cell c into buf (reversed walk up the parents).
+ * Under names_lock. Returns the length or CASTY_ENOSPC. */
+static int path_of(struct casty_system *sys, struct cell *c, char *buf, size_t len)
+{
+    const char *parts[64];
+    char anon[64][16];
+    int n = 0;
+    for (struct cell *x = c; x && n < 64;) {
+        struct cell_ext *e = load_relaxed(&x->ext);
+        const char *name = e ? load_relaxed(&e->name) : NULL;
+        if (name == NULL) {
+            snprintf(anon[n], sizeof anon[n], "$%u", x->slot);
+            name = anon[n];
+        }
+        parts[n++] = name;
+        uint32_t p = load_relaxed(&x->parent_slot);
+        x = p ? casty__cell_lookup(sys, p) : NULL;
+    }
+    size_t used = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        int k = snprintf(buf + used, len - used, "/%s", parts[i]);
+        if (k < 0 || (size_t)k >= len - used)
+            return CASTY_ENOSPC;
+        used += (size_t)k;
+    }
+    return (int)used;
 }
 
 int casty_ref_path(casty_ref_t ref, char *buf, size_t len)
@@ -459,16 +594,58 @@ int casty_ref_path(casty_ref_t ref, char *buf, size_t len)
     int n = CASTY_ENOENT;
     pthread_mutex_lock(&sys->names_lock);
     if (c && gen != 0 && load_acquire(&c->live_gen) == gen) {
-        if (c->name)
-            n = snprintf(buf, len, "casty://%s@local/user/%s", sys->name, c->name);
-        else
-            n = snprintf(buf, len, "casty://%s@local/user/$%u", sys->name, slot);
-        if (n >= 0 && (size_t)n >= len)
+        n = snprintf(buf, len, "casty://%s@local/user", sys->name);
+        if (n < 0 || (size_t)n >= len) {
             n = CASTY_ENOSPC;
+        } else {
+            int k = path_of(sys, c, buf + n, len - (size_t)n);
+            n = k < 0 ? k : n + k;
+        }
     }
     pthread_mutex_unlock(&sys->names_lock);
     casty__system_release(sys);
     return n;
+}
+
+int casty_lookup(casty_system_t *sys, const char *path, casty_ref_t *out)
+{
+    if (out)
+        *out = CASTY_REF_NONE;
+    if (sys == NULL || path == NULL || out == NULL || path[0] != '/')
+        return CASTY_EINVAL;
+    int rc = CASTY_ENOENT;
+    struct cell *c = NULL;
+    pthread_mutex_lock(&sys->names_lock);
+    for (const char *p = path + 1; *p;) {
+        const char *end = strchr(p, '/');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char seg[NAME_MAX_LEN + 1];
+        if (n == 0 || n > NAME_MAX_LEN) {
+            rc = n == 0 && end == NULL ? rc : CASTY_EINVAL;
+            c = n == 0 && end == NULL ? c : NULL;
+            break;
+        }
+        memcpy(seg, p, n);
+        seg[n] = 0;
+        if (c == NULL) {
+            struct name_entry *e = names_find(sys, seg);
+            c = e ? casty__cell_lookup(sys, e->slot) : NULL;
+        } else {
+            c = child_named(sys, c, seg);
+        }
+        if (c == NULL)
+            break;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    uint32_t gen = c ? load_acquire(&c->live_gen) : 0;
+    if (c && gen) {
+        *out = casty__cell_ref(sys, c->slot, gen);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&sys->names_lock);
+    return rc;
 }
 
 const char *casty_system_name(const casty_system_t *sys)

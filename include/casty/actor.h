@@ -76,36 +76,113 @@ void casty_behavior_free(casty_behavior_t *behavior);
 
 /* ---- spawning --------------------------------------------------------- */
 
+typedef enum casty_overflow {
+    CASTY_OVERFLOW_DROP_NEW = 0, /* the new message becomes a dead letter (default) */
+    CASTY_OVERFLOW_DROP_OLDEST,  /* the oldest waiting message becomes a dead letter */
+    CASTY_OVERFLOW_BACKPRESSURE, /* the send returns CASTY_EFULL; nothing is enqueued */
+} casty_overflow_t;
+
 typedef struct casty_spawn_options {
-    uint32_t mailbox_capacity; /* reserved for bounded mailboxes; 0 = unbounded */
-    uint32_t reserved_[7];
+    uint32_t mailbox_capacity; /* user messages waiting; 0 = unbounded (default) */
+    casty_overflow_t overflow; /* what a send to a full mailbox does */
+    uint32_t reserved_[6];
 } casty_spawn_options_t;
 
 /* Starts a top-level actor running `behavior` (consumed, even on error).
  * `name` may be NULL (an anonymous actor, named "$<id>"); named top-level
  * actors must have unique names: CASTY_EEXIST otherwise. Names are at most
- * 255 bytes and contain no '/'. `options` may be NULL. On success *out (if
- * not NULL) receives the ref; the actor starts asynchronously and its setup
- * runs on a worker before its first message.
+ * 255 bytes, contain no '/' and do not start with '$'. `options` may be
+ * NULL. On success *out (if not NULL) receives the ref; the actor starts
+ * asynchronously and its setup runs on a worker before its first message.
  * Errors: CASTY_EINVAL, CASTY_EEXIST, CASTY_ESHUTDOWN, CASTY_ENOMEM. Any
  * thread, including handlers. */
 int casty_spawn(casty_system_t *sys, casty_behavior_t *behavior, const char *name,
                 const casty_spawn_options_t *options, casty_ref_t *out);
 
 /* Asks the actor to stop (a system message, processed before its pending
- * messages, which become dead letters). Stopping an already stopped ref is
+ * messages, which become dead letters). Its children stop first, then its
+ * post_stop hook runs, then it is gone. Stopping an already stopped ref is
  * not an error. Returns 0, CASTY_ESHUTDOWN or CASTY_EINVAL. Any thread. */
 int casty_stop(casty_ref_t ref);
+
+/* Finds an actor by path: "/manager/alice" (top-level "manager", its child
+ * "alice"). Returns 0 and *out, CASTY_ENOENT, CASTY_EINVAL. Any thread. */
+int casty_lookup(casty_system_t *sys, const char *path, casty_ref_t *out);
+
+/* ---- supervision and lifecycle --------------------------------------------- */
+
+typedef enum casty_directive {
+    CASTY_RESTART = 0, /* back to the initial behavior with fresh state */
+    CASTY_STOP,        /* stop the actor */
+    CASTY_ESCALATE,    /* stop it and fail its parent with the same failure */
+} casty_directive_t;
+
+/* Decides what to do with a failure; runs on the failing actor's worker. */
+typedef casty_directive_t (*casty_decider_fn)(int code, const char *reason, void *arg);
+
+/* One-for-one supervision: the failing actor alone is acted upon. Restarts
+ * are counted per actor in a sliding window: a failure that would be the
+ * (max_restarts + 1)-th restart within `within_seconds` stops the actor
+ * instead. within_seconds <= 0 counts restarts forever. decider NULL =
+ * always restart. */
+typedef struct casty_strategy {
+    uint32_t max_restarts;
+    double within_seconds;
+    casty_decider_fn decider;
+    void *decider_arg;
+} casty_strategy_t;
+
+/* Wraps `behavior` (consumed) so that failures of this actor are handled by
+ * `strategy` (copied). NULL when out of memory or on NULL arguments (the
+ * behavior is freed then). */
+casty_behavior_t *casty_supervise(casty_behavior_t *behavior, const casty_strategy_t *strategy);
+
+/* Lifecycle hooks, each optional; all run on the actor's worker with a
+ * valid ctx. pre_start: before the first message. post_stop: after the last
+ * message and after every child has stopped, exactly once. pre_restart: on
+ * restart, before the children are stopped and the state is discarded.
+ * post_restart: after the restart, before the next message. */
+typedef struct casty_lifecycle {
+    void (*pre_start)(casty_ctx_t *ctx, void *arg);
+    void (*post_stop)(casty_ctx_t *ctx, void *arg);
+    void (*pre_restart)(casty_ctx_t *ctx, void *arg);
+    void (*post_restart)(casty_ctx_t *ctx, void *arg);
+    void *arg;
+} casty_lifecycle_t;
+
+/* Wraps `behavior` (consumed) with lifecycle hooks (copied). NULL when out
+ * of memory or on NULL arguments (the behavior is freed then). */
+casty_behavior_t *casty_with_lifecycle(casty_behavior_t *behavior, const casty_lifecycle_t *hooks);
 
 /* ---- inside a handler -------------------------------------------------- */
 
 /* The running actor's own ref. */
 casty_ref_t casty_ctx_self(const casty_ctx_t *ctx);
+/* Its parent (CASTY_REF_NONE for a top-level actor). */
+casty_ref_t casty_ctx_parent(const casty_ctx_t *ctx);
 /* The system the running actor lives in. */
 casty_system_t *casty_ctx_system(const casty_ctx_t *ctx);
-/* Spawns an actor from inside a handler (same rules as casty_spawn). */
+
+/* Spawns a child of the running actor. Names are unique among siblings
+ * (CASTY_EEXIST). A child stops when its parent stops (before it) and when
+ * its parent restarts. Errors as casty_spawn, plus CASTY_ESHUTDOWN while the
+ * running actor is stopping or restarting. */
 int casty_ctx_spawn(casty_ctx_t *ctx, casty_behavior_t *behavior, const char *name,
                     const casty_spawn_options_t *options, casty_ref_t *out);
+
+/* Stops `ref` (typically a child, or the actor itself); as casty_stop. */
+int casty_ctx_stop(casty_ctx_t *ctx, casty_ref_t ref);
+
+/* Death watch: when `target` stops, the running actor receives a
+ * casty_terminated_t message carrying target's ref, exactly once; watching
+ * a ref that is already stopped delivers it at once. Watching twice is one
+ * watch. After casty_ctx_unwatch no casty_terminated_t for target is
+ * delivered, even one already on its way. Returns 0 or CASTY_EINVAL /
+ * CASTY_ENOMEM. */
+int casty_ctx_watch(casty_ctx_t *ctx, casty_ref_t target);
+int casty_ctx_unwatch(casty_ctx_t *ctx, casty_ref_t target);
+
+CASTY_MESSAGE_DECLARE(casty_terminated_t, casty_ref_t ref;);
 
 /* ---- ask ---------------------------------------------------------------- */
 

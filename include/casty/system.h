@@ -62,6 +62,9 @@ CASTY_MESSAGE_DECLARE(casty_actor_stopped_t, casty_ref_t ref;);
 /* `reason` points into a static or runtime-owned string valid during
  * delivery only: copy it to keep it. */
 CASTY_MESSAGE_DECLARE(casty_actor_failed_t, casty_ref_t ref; int code; const char *reason;);
+/* A supervised actor was restarted after a failure (code 0 and reason
+ * "restart requested" for an explicit casty_restart()). */
+CASTY_MESSAGE_DECLARE(casty_actor_restarted_t, casty_ref_t ref; int code; const char *reason;);
 CASTY_MESSAGE_DECLARE(casty_dead_letter_t, const casty_type_t *msg_type; casty_ref_t recipient;);
 CASTY_MESSAGE_DECLARE(casty_unhandled_message_t, const casty_type_t *msg_type; casty_ref_t recipient;);
 
