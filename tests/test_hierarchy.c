@@ -1,0 +1,439 @@
+/* Actor hierarchies and death watch: children with names unique among
+ * siblings, post-order stop (children before parents, post_stop exactly
+ * once, also at shutdown), look-up by path, watch / unwatch / Terminated,
+ * bounded mailboxes with their three overflow strategies. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <sched.h>
+#include <string.h>
+
+#include "casty.h"
+#include "helpers.h"
+
+CASTY_MESSAGE(spawn_child, char name[32]; int with_grandchild;);
+CASTY_MESSAGE(watch_msg, casty_ref_t target;);
+CASTY_MESSAGE(num_msg, int n;);
+CASTY_SIGNAL(go_sig);
+CASTY_MESSAGE(ping_msg, casty_ref_t reply_to;);
+
+static int ask_ping(casty_ref_t target, casty_ref_t reply_to, void *arg)
+{
+    (void)arg;
+    return CASTY_TELL(target, ping_msg, .reply_to = reply_to);
+}
+
+/* ---- an event log shared by hooks and handlers ------------------------------ */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char event_log[64][48];
+static int nlog;
+static latch_t logged = LATCH_INIT;
+
+static void log_event(const char *what, const char *who)
+{
+    pthread_mutex_lock(&log_mu);
+    if (nlog < 64)
+        snprintf(event_log[nlog++], sizeof event_log[0], "%s:%s", what, who);
+    pthread_mutex_unlock(&log_mu);
+    latch_add(&logged, 1);
+}
+
+static int log_index(const char *entry)
+{
+    pthread_mutex_lock(&log_mu);
+    int found = -1;
+    for (int i = 0; i < nlog; i++)
+        if (strcmp(event_log[i], entry) == 0) {
+            cr_assert_eq(found, -1, "%s logged twice", entry);
+            found = i;
+        }
+    pthread_mutex_unlock(&log_mu);
+    return found;
+}
+
+static void reset_log(void)
+{
+    pthread_mutex_lock(&log_mu);
+    nlog = 0;
+    pthread_mutex_unlock(&log_mu);
+    logged.count = 0;
+}
+
+static void post_stop_hook(casty_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    log_event("post_stop", arg);
+}
+
+/* A node of the tree: spawns children on request; its name is its arg. */
+static casty_behavior_t *tree_node(casty_ctx_t *ctx, const casty_msg_t *msg, void *state);
+
+static casty_behavior_t *make_node(const char *name)
+{
+    casty_lifecycle_t hooks = {.post_stop = post_stop_hook, .arg = (void *)name};
+    return casty_with_lifecycle(casty_receive(tree_node, NULL, 0), &hooks);
+}
+
+static latch_t spawned = LATCH_INIT;
+static int last_spawn_rc;
+
+static casty_behavior_t *tree_node(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    const spawn_child *sc = casty_msg_as(msg, spawn_child);
+    if (sc) {
+        /* Names are static strings so the hook's arg outlives the actor. */
+        static const char *const names[] = {"alice", "bob", "carol", "dave"};
+        const char *name = NULL;
+        for (size_t i = 0; i < 4; i++)
+            if (strcmp(names[i], sc->name) == 0)
+                name = names[i];
+        casty_ref_t child;
+        last_spawn_rc = casty_ctx_spawn(ctx, make_node(name), name, NULL, &child);
+        if (last_spawn_rc == 0 && sc->with_grandchild)
+            CASTY_TELL(child, spawn_child, .name = "dave");
+        latch_add(&spawned, 1);
+        return casty_same();
+    }
+    if (casty_msg_is(msg, go_sig))
+        return casty_stopped();
+    return casty_unhandled();
+}
+
+static casty_ref_t wait_lookup(casty_system_t *sys, const char *path)
+{
+    casty_ref_t r = CASTY_REF_NONE;
+    uint64_t deadline = now_ns() + 5000000000ull;
+    while (casty_lookup(sys, path, &r) != 0 && now_ns() < deadline)
+        sched_yield();
+    cr_assert(!casty_ref_is_none(r), "%s never appeared", path);
+    return r;
+}
+
+Test(hierarchy, stop_is_post_order_and_post_stop_runs_once)
+{
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(NULL, &sys), 0);
+    reset_log();
+    casty_ref_t mgr;
+    cr_assert_eq(casty_spawn(sys, make_node("manager"), "manager", NULL, &mgr), 0);
+    CASTY_TELL(mgr, spawn_child, .name = "alice", .with_grandchild = 1);
+    CASTY_TELL(mgr, spawn_child, .name = "bob");
+    casty_ref_t dave = wait_lookup(sys, "/manager/alice/dave");
+    casty_ref_t bob = wait_lookup(sys, "/manager/bob");
+    char path[128];
+    cr_assert_gt(casty_ref_path(dave, path, sizeof path), 0);
+    cr_assert_str_eq(path, "casty://casty@local/user/manager/alice/dave");
+    cr_assert_gt(casty_ref_path(bob, path, sizeof path), 0);
+    cr_assert_str_eq(path, "casty://casty@local/user/manager/bob");
+
+    cr_assert_eq(casty_tell(mgr, &go_sig_type, NULL), 0);
+    cr_assert_eq(latch_wait(&logged, 4, 5000), 4);
+    int d = log_index("post_stop:dave"), a = log_index("post_stop:alice");
+    int b = log_index("post_stop:bob"), m = log_index("post_stop:manager");
+    cr_assert(d >= 0 && a >= 0 && b >= 0 && m >= 0);
+    cr_assert_lt(d, a, "grandchild before child");
+    cr_assert_lt(a, m);
+    cr_assert_lt(b, m, "children before parent");
+    casty_ref_t gone;
+    cr_assert_eq(casty_lookup(sys, "/manager/alice", &gone), CASTY_ENOENT);
+    cr_assert_eq(casty_lookup(sys, "/manager", &gone), CASTY_ENOENT);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(latch_get(&logged), 4, "post_stop ran again at shutdown");
+}
+
+Test(hierarchy, shutdown_stops_everything_post_order)
+{
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(NULL, &sys), 0);
+    reset_log();
+    casty_ref_t mgr;
+    cr_assert_eq(casty_spawn(sys, make_node("manager"), "manager", NULL, &mgr), 0);
+    CASTY_TELL(mgr, spawn_child, .name = "alice", .with_grandchild = 1);
+    wait_lookup(sys, "/manager/alice/dave");
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(latch_get(&logged), 3);
+    cr_assert_lt(log_index("post_stop:dave"), log_index("post_stop:alice"));
+    cr_assert_lt(log_index("post_stop:alice"), log_index("post_stop:manager"));
+}
+
+Test(hierarchy, child_names_unique_among_siblings_and_lookup)
+{
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(NULL, &sys), 0);
+    reset_log();
+    spawned.count = 0;
+    casty_ref_t m1, m2, r;
+    cr_assert_eq(casty_spawn(sys, make_node("m1"), "m1", NULL, &m1), 0);
+    cr_assert_eq(casty_spawn(sys, make_node("m2"), "m2", NULL, &m2), 0);
+    CASTY_TELL(m1, spawn_child, .name = "alice");
+    cr_assert_eq(latch_wait(&spawned, 1, 5000), 1);
+    cr_assert_eq(last_spawn_rc, 0);
+    CASTY_TELL(m1, spawn_child, .name = "alice");
+    cr_assert_eq(latch_wait(&spawned, 2, 5000), 2);
+    cr_assert_eq(last_spawn_rc, CASTY_EEXIST, "same name under one parent");
+    CASTY_TELL(m2, spawn_child, .name = "alice");
+    cr_assert_eq(latch_wait(&spawned, 3, 5000), 3);
+    cr_assert_eq(last_spawn_rc, 0, "same name under another parent");
+    casty_ref_t a1 = wait_lookup(sys, "/m1/alice"), a2 = wait_lookup(sys, "/m2/alice");
+    cr_assert(!casty_ref_eq(a1, a2));
+    cr_assert_eq(casty_lookup(sys, "/m1/nobody", &r), CASTY_ENOENT);
+    cr_assert_eq(casty_lookup(sys, "/nobody", &r), CASTY_ENOENT);
+    cr_assert_eq(casty_lookup(sys, "m1", &r), CASTY_EINVAL);
+    cr_assert_eq(casty_lookup(sys, "/m1//alice", &r), CASTY_EINVAL);
+    cr_assert_eq(casty_lookup(NULL, "/m1", &r), CASTY_EINVAL);
+    cr_assert_eq(casty_lookup(sys, "/m1", &r), 0);
+    cr_assert(casty_ref_eq(r, m1));
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* ---- death watch -------------------------------------------------------------- */
+
+static latch_t terminated = LATCH_INIT;
+static casty_ref_t terminated_ref;
+
+static casty_behavior_t *watcher(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    const watch_msg *w = casty_msg_as(msg, watch_msg);
+    if (w) {
+        cr_assert_eq(casty_ctx_watch(ctx, w->target), 0);
+        cr_assert_eq(casty_ctx_watch(ctx, w->target), 0); /* twice is one watch */
+        return casty_same();
+    }
+    const casty_terminated_t *t = casty_msg_as(msg, casty_terminated_t);
+    if (t) {
+        terminated_ref = t->ref;
+        latch_add(&terminated, 1);
+        return casty_same();
+    }
+    const num_msg *u = casty_msg_as(msg, num_msg);
+    if (u) {
+        /* num_msg here means: unwatch the ref in watch_target */
+        return casty_same();
+    }
+    return casty_unhandled();
+}
+
+static casty_behavior_t *sink(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    if (casty_msg_is(msg, go_sig))
+        return casty_stopped();
+    return casty_same();
+}
+
+static latch_t stopped_latch = LATCH_INIT;
+static casty_ref_t stopped_wanted;
+static void on_stopped(const casty_type_t *t, const void *ev, void *arg)
+{
+    (void)t;
+    (void)arg;
+    if (casty_ref_eq(((const casty_actor_stopped_t *)ev)->ref, stopped_wanted))
+        latch_add(&stopped_latch, 1);
+}
+
+Test(watch, terminated_once_when_target_stops)
+{
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(NULL, &sys), 0);
+    terminated.count = 0;
+    casty_ref_t w, target;
+    cr_assert_eq(casty_spawn(sys, casty_receive(watcher, NULL, 0), NULL, NULL, &w), 0);
+    cr_assert_eq(casty_spawn(sys, casty_receive(sink, NULL, 0), NULL, NULL, &target), 0);
+    CASTY_TELL(w, watch_msg, .target = target);
+    /* The stop may reach the target before or after the watch: either way
+     * the watcher gets exactly one Terminated (at stop, or at once). */
+    cr_assert_eq(casty_tell(target, &go_sig_type, NULL), 0);
+    cr_assert_eq(latch_wait(&terminated, 1, 5000), 1);
+    cr_assert(casty_ref_eq(terminated_ref, target));
+    /* Exactly once: stop the watcher after a round trip and check again. */
+    stopped_wanted = w;
+    stopped_latch.count = 0;
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_stopped_t_type, on_stopped, NULL), 0);
+    cr_assert_eq(casty_tell(w, &go_sig_type, NULL), 0);
+    cr_assert_eq(casty_stop(w), 0);
+    cr_assert_eq(latch_wait(&stopped_latch, 1, 5000), 1);
+    cr_assert_eq(latch_get(&terminated), 1);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+Test(watch, watching_a_dead_ref_delivers_terminated_at_once)
+{
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(NULL, &sys), 0);
+    terminated.count = 0;
+    stopped_latch.count = 0;
+    casty_ref_t w, target;
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_stopped_t_type, on_stopped, NULL), 0);
+    cr_assert_eq(casty_spawn(sys, casty_receive(sink, NULL, 0), NULL, NULL, &target), 0);
+    stopped_wanted = target;
+    cr_assert_eq(casty_stop(target), 0);
+    cr_assert_eq(latch_wait(&stopped_latch, 1, 5000), 1);
+    cr_assert_eq(casty_spawn(sys, casty_receive(watcher, NULL, 0), NULL, NULL, &w), 0);
+    CASTY_TELL(w, watch_msg, .target = target);
+    cr_assert_eq(latch_wait(&terminated, 1, 5000), 1);
+    cr_assert(casty_ref_eq(terminated_ref, target));
+    /* A ref whose slot never existed answers the same way. */
+    casty_ref_t never = {casty_system_node(sys), ((uint64_t)3 << 32) | 0x0ffffff0u};
+    CASTY_TELL(w, watch_msg, .target = never);
+    cr_assert_eq(latch_wait(&terminated, 2, 5000), 2);
+    cr_assert(casty_ref_eq(terminated_ref, never));
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* Unwatch: a parent watching its child, then unwatching before the stop. */
+static latch_t parent_ready = LATCH_INIT;
+static casty_ref_t child_of_parent;
+
+static casty_behavior_t *unwatching_parent(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    if (casty_msg_is(msg, go_sig)) {
+        cr_assert_eq(casty_ctx_spawn(ctx, casty_receive(sink, NULL, 0), "kid", NULL,
+                                     &child_of_parent),
+                     0);
+        cr_assert_eq(casty_ctx_watch(ctx, child_of_parent), 0);
+        cr_assert_eq(casty_ctx_unwatch(ctx, child_of_parent), 0);
+        stopped_wanted = child_of_parent; /* before the stop that publishes it */
+        cr_assert_eq(casty_ctx_stop(ctx, child_of_parent), 0);
+        latch_add(&parent_ready, 1);
+        return casty_same();
+    }
+    if (casty_msg_is(msg, casty_terminated_t))
+        latch_add(&terminated, 1);
+    const ping_msg *p = casty_msg_as(msg, ping_msg);
+    if (p)
+        casty_tell(p->reply_to, &go_sig_type, NULL);
+    return casty_same();
+}
+
+Test(watch, unwatch_means_no_terminated)
+{
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(NULL, &sys), 0);
+    terminated.count = parent_ready.count = stopped_latch.count = 0;
+    casty_ref_t p;
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_stopped_t_type, on_stopped, NULL), 0);
+    cr_assert_eq(casty_spawn(sys, casty_receive(unwatching_parent, NULL, 0), "p", NULL, &p), 0);
+    cr_assert_eq(casty_tell(p, &go_sig_type, NULL), 0);
+    cr_assert_eq(latch_wait(&parent_ready, 1, 5000), 1);
+    cr_assert_eq(latch_wait(&stopped_latch, 1, 5000), 1);
+    /* A Terminated sent by the child's stop would be queued before this
+     * request (it happened before the stop event we waited for). */
+    casty_msg_t *reply;
+    cr_assert_eq(casty_ask(sys, p, ask_ping, NULL, 5000, &reply), 0);
+    casty_msg_free(reply);
+    cr_assert_eq(latch_get(&terminated), 0);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* ---- bounded mailboxes ---------------------------------------------------------- */
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_open, gate_entered;
+static int delivered[8];
+static latch_t ndelivered = LATCH_INIT;
+
+/* The first message (go_sig) blocks the actor until the test opens the
+ * gate, so that the mailbox fills up while nothing is consumed. */
+static casty_behavior_t *gated(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    if (casty_msg_is(msg, go_sig)) {
+        pthread_mutex_lock(&gate_mu);
+        gate_entered = 1;
+        pthread_cond_broadcast(&gate_cv);
+        while (!gate_open)
+            pthread_cond_wait(&gate_cv, &gate_mu);
+        pthread_mutex_unlock(&gate_mu);
+        return casty_same();
+    }
+    const num_msg *n = casty_msg_as(msg, num_msg);
+    if (n) {
+        uint64_t i = latch_get(&ndelivered);
+        if (i < 8)
+            delivered[i] = n->n;
+        latch_add(&ndelivered, 1);
+    }
+    return casty_same();
+}
+
+static latch_t overflow_dead = LATCH_INIT;
+static void on_overflow_dead(const casty_type_t *t, const void *ev, void *arg)
+{
+    (void)t;
+    (void)arg;
+    if (((const casty_dead_letter_t *)ev)->msg_type == &num_msg_type)
+        latch_add(&overflow_dead, 1);
+}
+
+static void run_bounded(casty_overflow_t strategy, const int *expect, int nexpect, int third_rc)
+{
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(NULL, &sys), 0);
+    gate_open = gate_entered = 0;
+    ndelivered.count = overflow_dead.count = 0;
+    cr_assert_eq(casty_subscribe(sys, &casty_dead_letter_t_type, on_overflow_dead, NULL), 0);
+    casty_spawn_options_t opts = {.mailbox_capacity = 2, .overflow = strategy};
+    casty_ref_t ref;
+    cr_assert_eq(casty_spawn(sys, casty_receive(gated, NULL, 0), NULL, &opts, &ref), 0);
+    cr_assert_eq(casty_tell(ref, &go_sig_type, NULL), 0);
+    pthread_mutex_lock(&gate_mu);
+    while (!gate_entered)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    cr_assert_eq(CASTY_TELL(ref, num_msg, .n = 1), 0);
+    cr_assert_eq(CASTY_TELL(ref, num_msg, .n = 2), 0);
+    cr_assert_eq(CASTY_TELL(ref, num_msg, .n = 3), third_rc);
+    /* System messages are never dropped by a full mailbox. */
+    casty_ref_t w;
+    cr_assert_eq(casty_spawn(sys, casty_receive(watcher, NULL, 0), NULL, NULL, &w), 0);
+    terminated.count = 0;
+    CASTY_TELL(w, watch_msg, .target = ref);
+    pthread_mutex_lock(&gate_mu);
+    gate_open = 1;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    cr_assert_eq(latch_wait(&ndelivered, (uint64_t)nexpect, 5000), (uint64_t)nexpect);
+    for (int i = 0; i < nexpect; i++)
+        cr_assert_eq(delivered[i], expect[i], "message %d: got %d, want %d", i, delivered[i],
+                     expect[i]);
+    if (third_rc == 0)
+        cr_assert_eq(latch_wait(&overflow_dead, 1, 5000), 1, "the dropped message is a dead letter");
+    cr_assert_eq(casty_stop(ref), 0);
+    cr_assert_eq(latch_wait(&terminated, 1, 5000), 1);
+    cr_assert_eq(latch_get(&ndelivered), (uint64_t)nexpect);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+Test(bounded, drop_new_keeps_first_two)
+{
+    const int expect[] = {1, 2};
+    run_bounded(CASTY_OVERFLOW_DROP_NEW, expect, 2, 0);
+}
+
+Test(bounded, drop_oldest_keeps_last_two)
+{
+    const int expect[] = {2, 3};
+    run_bounded(CASTY_OVERFLOW_DROP_OLDEST, expect, 2, 0);
+}
+
+Test(bounded, backpressure_refuses_with_efull)
+{
+    const int expect[] = {1, 2};
+    run_bounded(CASTY_OVERFLOW_BACKPRESSURE, expect, 2, CASTY_EFULL);
+}
+
+Test(bounded, bad_overflow_value_is_einval)
+{
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(NULL, &sys), 0);
+    casty_spawn_options_t opts = {.mailbox_capacity = 2, .overflow = (casty_overflow_t)7};
+    casty_ref_t ref;
+    cr_assert_eq(casty_spawn(sys, casty_receive(sink, NULL, 0), NULL, &opts, &ref), CASTY_EINVAL);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
