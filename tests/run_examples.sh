@@ -20,10 +20,13 @@ expected() {
     bank_account)  printf 'Balance: 100\nWithdraw: insufficient funds (balance=100)\n' ;;
     request_reply) printf 'Balance: 100\n' ;;
     state_machine) printf 'Total: $100.00\nReceipt: 2 items, $100.00\n' ;;
+    hierarchy)     printf '[alice] working on: implement login\n[bob] working on: write tests\nfound /manager/bob\n' ;;
+    supervision)   printf 'Processed: hello\n' ;;
+    event_stream)  printf 'started: casty://events@local/user/worker\nstopped: worker\ndead letter: Ping to worker\n' ;;
     esac
 }
 
-for name in quickstart bank_account request_reply state_machine; do
+for name in quickstart bank_account request_reply state_machine hierarchy supervision event_stream; do
     exe=$dir/$name
     if [ ! -x "$exe" ]; then
         echo "FAIL $name: $exe not found" >&2
