@@ -22,7 +22,7 @@ const casty_type_t *casty_msg_type(const casty_msg_t *msg)
 
 void *casty_msg_get(const casty_msg_t *msg, const casty_type_t *type)
 {
-    if (msg == NULL || msg->type != type || msg->kind != MSG_USER)
+    if (msg == NULL || msg->type != type || !MSG_IS_USER(msg->kind))
         return NULL;
     return msg->data;
 }

@@ -64,4 +64,38 @@ void casty__reactor_destroy(struct casty_reactor *r);
  * req->reply_to), CASTY_EINVAL, CASTY_ENOMEM or CASTY_ESHUTDOWN. */
 int casty__reactor_submit(struct casty_reactor *r, const struct casty__io_req *req);
 
+/* ---- the clock hook (timers.c) ------------------------------------------
+ *
+ * How the timer service gets the reactor thread to run expired timers off
+ * the reactor's one io_uring timeout.
+ *
+ * The protocol: the reactor keeps at most one IORING_OP_TIMEOUT armed, for
+ * the deadline the clock function last returned. It calls the clock
+ * function on its own thread when that timeout expires and whenever someone
+ * has called casty__reactor_clock_changed since the last call; the function
+ * runs what is due at `now_ns` and returns its next deadline. A deadline
+ * that moves earlier therefore takes one changed() call (an eventfd write);
+ * one that moves later, or goes away, needs nothing: the old timeout fires
+ * once, the function finds nothing due and returns the new deadline. With no
+ * deadline the reactor sleeps in io_uring_enter with no timeout. */
+#define CASTY__NO_DEADLINE UINT64_MAX
+
+/* Runs on the reactor thread. `now_ns` is casty__reactor_now_ns(); returns
+ * the next deadline on that clock, or CASTY__NO_DEADLINE. */
+typedef uint64_t (*casty__reactor_clock_fn)(void *ctx, uint64_t now_ns);
+
+/* Installs (fn != NULL) or removes (fn == NULL) the reactor's clock
+ * function and asks for a first call. Waits for a running call of the
+ * previous function to finish, so once this returns the previous (fn, ctx)
+ * is never called again. Any thread except the reactor's own. */
+void casty__reactor_set_clock(struct casty_reactor *r, casty__reactor_clock_fn fn, void *ctx);
+
+/* The clock function's deadline may have moved earlier: have the reactor
+ * call it soon. Lock-free; any thread. */
+void casty__reactor_clock_changed(struct casty_reactor *r);
+
+/* The reactor's clock: CLOCK_MONOTONIC in nanoseconds (the clock of
+ * absolute io_uring timeouts). */
+uint64_t casty__reactor_now_ns(void);
+
 #endif

@@ -33,8 +33,10 @@ void casty__timers_close(struct casty_timers *t);
 void casty__timers_destroy(struct casty_timers *t);
 
 /* delay_ns: first firing; interval_ns: 0 for a one-shot, else the period.
- * Returns 0, CASTY_EINVAL (bad key), CASTY_ENOMEM (arg_free has then run),
- * CASTY_ESHUTDOWN. Any thread except from inside a timer fn. */
+ * Returns 0, CASTY_EINVAL (bad key), CASTY_ENOMEM or CASTY_ESHUTDOWN; on
+ * every error arg_free(arg) has already run (the argument is consumed).
+ * Any thread except from inside a timer fn. A periodic timer that falls more
+ * than a period behind fires once and skips the missed periods. */
 int casty__timers_start(struct casty_timers *t, uint64_t owner, const char *key,
                         uint64_t delay_ns, uint64_t interval_ns, casty__timer_fn fn, void *arg,
                         void (*arg_free)(void *arg));

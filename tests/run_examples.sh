@@ -22,11 +22,12 @@ expected() {
     state_machine) printf 'Total: $100.00\nReceipt: 2 items, $100.00\n' ;;
     hierarchy)     printf '[alice] working on: implement login\n[bob] working on: write tests\nfound /manager/bob\n' ;;
     supervision)   printf 'Processed: hello\n' ;;
+    timers)        printf 'tick 1\ntick 2\nscheduled after 250 ms\ntick 3\ntick cancelled after 3\n' ;;
     event_stream)  printf 'started: casty://events@local/user/worker\nstopped: worker\ndead letter: Ping to worker\n' ;;
     esac
 }
 
-for name in quickstart bank_account request_reply state_machine hierarchy supervision event_stream; do
+for name in quickstart bank_account request_reply state_machine hierarchy supervision event_stream timers; do
     exe=$dir/$name
     if [ ! -x "$exe" ]; then
         echo "FAIL $name: $exe not found" >&2

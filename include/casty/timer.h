@@ -11,7 +11,13 @@
  * timers (casty_ctx_timer_*) are keyed per actor, always target the actor
  * itself, and are cancelled when it stops or restarts. After a cancel
  * returns, that timer fires no more; for per-actor timers, a message that
- * had already fired but not yet been handled is discarded too. */
+ * had already fired but not yet been handled is discarded too.
+ *
+ * Each firing sends a copy of the value, so types with a drop function
+ * (values that own resources) are refused with CASTY_EINVAL. Deadlines
+ * round up to the next millisecond (a timer never fires early); a periodic
+ * timer that falls more than a period behind (a stalled machine) fires once
+ * and skips the missed periods rather than bursting. */
 #ifndef CASTY_TIMER_H
 #define CASTY_TIMER_H
 
