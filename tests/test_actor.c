@@ -6,7 +6,13 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -671,4 +677,36 @@ Test(system, shutdown_from_handler_is_edeadlk_and_handlers_spawn)
         casty_tell(ref, &other_sig_type, NULL);
     cr_assert_eq(latch_wait(&spawned_inside, 100, 5000), 100);
     cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* Where the kernel refuses io_uring (here: a seccomp filter that makes
+ * io_uring_setup fail with ENOSYS, as an old kernel would), system creation
+ * fails with CASTY_EIOURING and a message naming the cause. Runs in a child
+ * process: the filter cannot be removed once installed. */
+Test(system, no_io_uring_is_a_clear_error)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof filter / sizeof filter[0], .filter = filter};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+            _exit(2);
+        casty_system_t *sys = (casty_system_t *)1;
+        int rc = casty_system_create(NULL, &sys);
+        _exit(rc == CASTY_EIOURING && sys == NULL &&
+                      strstr(casty_strerror(rc), "io_uring") != NULL
+                  ? 0
+                  : 1);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status));
+    cr_assert_eq(WEXITSTATUS(status), 0, "child status %d", WEXITSTATUS(status));
 }
