@@ -8,6 +8,7 @@
 #include "casty/actor.h"
 #include "casty/system.h"
 #include "casty/timer.h"
+#include "casty/persistence.h"
 
 #define CASTY_VERSION_MAJOR 0
 #define CASTY_VERSION_MINOR 1

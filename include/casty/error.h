@@ -32,7 +32,8 @@ extern "C" {
     X(ENOTSERIALIZABLE, -30002, "message type has no encoder")                 \
     X(ESTALE, -30003, "stale actor reference")                                 \
     X(EFAILED, -30004, "actor failed")                                         \
-    X(EIOURING, -30005, "io_uring unavailable (kernel too old or io_uring_disabled)")
+    X(EIOURING, -30005, "io_uring unavailable (kernel too old or io_uring_disabled)") \
+    X(ECORRUPT, -30006, "corrupt data")
 
 enum casty_error {
 #define CASTY_ERR_ENUM_(name, value, text) CASTY_##name = (value),
