@@ -82,6 +82,14 @@ void casty__note_dead_letter(struct casty_system *sys, const casty_type_t *type,
     }
 }
 
+void casty__note_unhandled(struct casty_system *sys, const casty_type_t *type,
+                           casty_ref_t recipient)
+{
+    ck_pr_inc_64(&sys->unhandled);
+    casty_unhandled_message_t ev = {.msg_type = type, .recipient = recipient};
+    casty__publish(sys, &casty_unhandled_message_t_type, &ev);
+}
+
 void casty__dead_letter(struct casty_system *sys, struct worker *w, struct casty_msg *m,
                         casty_ref_t intended)
 {
@@ -324,16 +332,17 @@ static void apply_next(struct worker *w, struct cell *c, struct casty_behavior *
             begin_stop(w, c);
             return;
         case BEH_UNHANDLED:
-            if (msg) {
-                ck_pr_inc_64(&sys->unhandled);
-                casty_unhandled_message_t ev = {.msg_type = msg->type, .recipient = self_ref(c)};
-                casty__publish(sys, &casty_unhandled_message_t_type, &ev);
-            }
+            if (msg)
+                casty__note_unhandled(sys, msg->type, self_ref(c));
             if (c->behavior == NULL)
                 handle_failure(w, c, CASTY_EINVAL, "setup returned unhandled");
             return;
         case BEH_RESTART:
             begin_restart(w, c, 0, "restart requested");
+            return;
+        case BEH_PERSIST:
+            casty_behavior_free(next);
+            handle_failure(w, c, CASTY_EINVAL, "casty_persisted outside an event-sourced actor");
             return;
         case BEH_FAILED: {
             const struct failure *f = (const struct failure *)(const void *)next->data;

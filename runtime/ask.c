@@ -33,40 +33,13 @@ static void promise_unref(struct promise *p)
     }
 }
 
-/* Copies a delivered message into a heap node the caller may keep; the
- * value's ownership (drop, heap block) moves to the copy. */
-static struct casty_msg *take_message(struct casty_msg *m)
-{
-    size_t size = m->type->size;
-    bool heap_data = (m->flags & MSG_DATA_HEAP) != 0;
-    struct casty_msg *copy = malloc(sizeof *copy + (heap_data ? 1 : size + 1));
-    if (copy == NULL)
-        return NULL;
-    copy->next = NULL;
-    copy->type = m->type;
-    copy->gen = 0;
-    copy->owner = POOL_HEAP_OWNER;
-    copy->kind = MSG_USER;
-    if (heap_data) {
-        copy->data = m->data;
-        copy->flags = MSG_DATA_HEAP;
-        m->flags = (uint8_t)(m->flags & ~MSG_DATA_HEAP);
-    } else {
-        copy->data = copy->payload;
-        copy->flags = 0;
-        memcpy(copy->payload, m->data, size);
-    }
-    m->flags |= MSG_NO_DROP;
-    return copy;
-}
-
 static casty_behavior_t *promise_receive(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
     struct promise *p = *(struct promise **)state;
     bool taken = false;
     pthread_mutex_lock(&p->mu);
     if (p->state == P_WAITING) {
-        p->reply = take_message((struct casty_msg *)msg);
+        p->reply = casty__msg_take((struct casty_msg *)msg);
         p->state = p->reply ? P_DONE : P_CANCELLED;
         taken = p->reply != NULL;
         pthread_cond_signal(&p->cv);

@@ -54,6 +54,17 @@ casty_behavior_t *casty_setup(casty_setup_fn fn, const void *arg, size_t arg_siz
     return b;
 }
 
+/* A behavior of any kind over a copy of `data`, whose `drop` releases what
+ * the copy owns. For persist/ (setup with owned config, persist effects). */
+struct casty_behavior *casty__behavior_make(uint8_t kind, const void *data, size_t size,
+                                            void (*drop)(void *data))
+{
+    struct casty_behavior *b = behavior_new(kind, data, size);
+    if (b)
+        b->drop = drop;
+    return b;
+}
+
 casty_behavior_t *casty_same(void) { return &same_b; }
 casty_behavior_t *casty_stopped(void) { return &stopped_b; }
 casty_behavior_t *casty_unhandled(void) { return &unhandled_b; }

@@ -109,6 +109,7 @@ enum behavior_kind {
     BEH_FAILED,
     BEH_SUPERVISE, /* data: struct wrapped_strategy */
     BEH_LIFECYCLE, /* data: struct wrapped_lifecycle */
+    BEH_PERSIST,   /* an event-sourced command's effect (persist/eventsourced.c) */
 };
 
 struct casty_behavior {
@@ -362,11 +363,16 @@ void casty__dead_letter(struct casty_system *sys, struct worker *w, struct casty
                         casty_ref_t intended);
 void casty__note_dead_letter(struct casty_system *sys, const casty_type_t *type,
                              casty_ref_t intended);
+void casty__note_unhandled(struct casty_system *sys, const casty_type_t *type,
+                           casty_ref_t recipient);
+struct casty_msg *casty__msg_take(struct casty_msg *m);
 
 /* behavior.c */
 struct casty_behavior *casty__behavior_instantiate(struct casty_behavior *initial);
 struct casty_behavior *casty__behavior_unwrap(struct casty_behavior *b);
 const void *casty__behavior_find(const struct casty_behavior *b, uint8_t kind);
+struct casty_behavior *casty__behavior_make(uint8_t kind, const void *data, size_t size,
+                                            void (*drop)(void *data));
 
 /* events.c */
 void casty__publish(struct casty_system *sys, const casty_type_t *type, const void *event);
