@@ -88,12 +88,13 @@ ASAN_DIR = $(BUILD)/asan
 $(TSAN_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -fsanitize=thread -DCK_USE_CC_BUILTINS=1 -MMD -MP -c $< -o $@
-# Criterion's runner crashes under TSan (Snaipe/Criterion#274): the stress
-# tests are compiled against an in-process stand-in (tests/tsan_shim/).
+# Criterion's runner crashes under TSan (Snaipe/Criterion#274): the tests
+# (the stress tests and every functional test) are compiled against an
+# in-process stand-in for its macros (tests/tsan_shim/) and run in one process.
 $(TSAN_DIR)/shim/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -Itests/tsan_shim -fsanitize=thread -DCK_USE_CC_BUILTINS=1 -MMD -MP -c $< -o $@
-$(TSAN_DIR)/stress: $(LIB_SRCS:%.c=$(TSAN_DIR)/obj/%.o) $(STRESS_SRCS:%.c=$(TSAN_DIR)/shim/%.o) $(TSAN_DIR)/shim/tests/tsan_shim/runner.o
+$(TSAN_DIR)/stress: $(LIB_SRCS:%.c=$(TSAN_DIR)/obj/%.o) $(TEST_SRCS:%.c=$(TSAN_DIR)/shim/%.o) $(TSAN_DIR)/shim/tests/tsan_shim/runner.o
 	$(CC) -fsanitize=thread -o $@ $^ $(LIBS)
 tsan: $(TSAN_DIR)/stress
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 history_size=7 exitcode=66" \

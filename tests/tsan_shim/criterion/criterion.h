@@ -7,6 +7,8 @@
 #ifndef CASTY_TSAN_SHIM_CRITERION_H
 #define CASTY_TSAN_SHIM_CRITERION_H
 
+#include <string.h>
+
 void shim_register(const char *suite, const char *name, void (*fn)(void));
 void shim_check(int ok, const char *expr, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -29,5 +31,6 @@ void shim_check(int ok, const char *expr, const char *file, int line, const char
 #define cr_assert_geq(a, b, ...) SHIM_CHECK_((a) >= (b), #a " >= " #b, __VA_ARGS__)
 #define cr_assert_null(p, ...) SHIM_CHECK_((p) == NULL, #p " == NULL", __VA_ARGS__)
 #define cr_assert_not_null(p, ...) SHIM_CHECK_((p) != NULL, #p " != NULL", __VA_ARGS__)
+#define cr_assert_str_eq(a, b, ...) SHIM_CHECK_(strcmp((a), (b)) == 0, #a " equals " #b, __VA_ARGS__)
 
 #endif
