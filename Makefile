@@ -11,7 +11,7 @@ OPT     ?= -O2
 CSTD     = -std=c17 -D_GNU_SOURCE
 WARN     = -Wall -Wextra -Werror
 CFLAGS_ALL = $(CSTD) $(OPT) -g $(WARN) -fvisibility=hidden -Iinclude -Iruntime -Ipersist -Inet $(EXTRA_CFLAGS)
-LIBS     = -luring -lxxhash -lpthread -lm
+LIBS     = -luring -lxxhash -lpcre2-8 -lpthread -lm
 TEST_LIBS = -lcriterion
 
 LIB_SRCS  = $(wildcard runtime/*.c persist/*.c net/*.c)
@@ -24,7 +24,7 @@ TEST_SRCS = $(wildcard tests/test_*.c)
 STRESS_SRCS = $(wildcard tests/test_stress_*.c)
 DEPS_STAMP = $(BUILD)/.deps-ok
 
-.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang
+.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml
 .SUFFIXES:
 
 all: lib examples benches tools
@@ -78,6 +78,19 @@ test: all $(BUILD)/tests/casty_tests
 	$(BUILD)/tests/casty_tests --jobs 1
 	./tests/run_examples.sh $(BUILD)/examples
 	./tests/pkgconfig_test.sh
+	BUILD=$(BUILD) ./tools/toml-test.sh
+
+# TOML 1.0 conformance of runtime/toml.c against ../shared/toml-test
+# (skipped with a notice when the suite is absent).
+toml-test: tools
+	BUILD=$(BUILD) ./tools/toml-test.sh
+
+# libFuzzer targets (clang; not part of all/test): make fuzz-toml, then
+# build/fuzz/fuzz_toml -max_total_time=60 ../shared/toml-test/valid
+fuzz-toml: $(BUILD)/fuzz/fuzz_toml
+$(BUILD)/fuzz/fuzz_toml: runtime/toml.c runtime/toml.h tests/fuzz/fuzz_toml.c tests/toml_check.h
+	@mkdir -p $(dir $@)
+	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iruntime runtime/toml.c tests/fuzz/fuzz_toml.c -o $@
 
 # Sanitizer builds: the concurrency stress tests under ThreadSanitizer, the
 # whole suite under AddressSanitizer/LeakSanitizer.

@@ -18,10 +18,16 @@ extern "C" {
 
 #pragma GCC visibility push(default)
 
+struct casty_config;
+
 typedef struct casty_system_config {
-    const char *name;    /* system name in paths; NULL = "casty". Copied. */
-    uint32_t workers;    /* scheduler threads; 0 = online CPUs */
-    uint32_t throughput; /* messages an actor handles per run; 0 = 64 */
+    const char *name;    /* system name in paths; NULL = the file's, else "casty". Copied. */
+    uint32_t workers;    /* scheduler threads; 0 = the file's, else online CPUs */
+    uint32_t throughput; /* messages an actor handles per run; 0 = the file's, else 64 */
+    /* A loaded casty.toml (casty/config.h), or NULL. Its [system] values fill
+     * the fields left 0/NULL above, and its per-actor settings apply at
+     * every spawn. Not copied: it must outlive the system. */
+    const struct casty_config *file;
 } casty_system_config_t;
 
 /* Fills `config` with the defaults. */
