@@ -9,6 +9,7 @@
 #include "casty/system.h"
 #include "casty/timer.h"
 #include "casty/persistence.h"
+#include "casty/config.h"
 
 #define CASTY_VERSION_MAJOR 0
 #define CASTY_VERSION_MINOR 1

@@ -106,7 +106,7 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
         promise_unref(p);
         return CASTY_ENOMEM;
     }
-    int rc = casty_spawn(sys, b, NULL, NULL, &reply_to); /* consumes b: drop runs on failure */
+    int rc = casty__spawn_internal(sys, b, NULL, &reply_to); /* consumes b: drop runs on failure */
     if (rc) {
         promise_unref(p);
         return rc;

@@ -272,6 +272,7 @@ struct casty_system {
     uint32_t state; /* enum system_state; atomic */
     struct worker *workers;
     uint32_t exit; /* workers leave their loop; atomic */
+    const struct casty_config *config; /* casty.toml settings (not owned), or NULL */
     struct casty_reactor *reactor; /* reactor.c: the io_uring thread */
     struct casty_timers *timers;   /* timers.c: keyed timers on the reactor */
 
@@ -387,5 +388,9 @@ void casty__child_link(struct casty_system *sys, struct cell *parent, struct cel
 void casty__child_unlink(struct casty_system *sys, struct cell *parent, struct cell *child);
 int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
                     const char *name, const casty_spawn_options_t *options, casty_ref_t *out);
+/* A top-level actor of the runtime's own (ask promises, journal actors):
+ * casty.toml settings never apply to it. */
+int casty__spawn_internal(struct casty_system *sys, casty_behavior_t *behavior, const char *name,
+                          casty_ref_t *out);
 
 #endif

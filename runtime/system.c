@@ -220,8 +220,7 @@ void casty_system_config_init(casty_system_config_t *config)
 {
     if (config == NULL)
         return;
-    memset(config, 0, sizeof *config);
-    config->name = "casty";
+    memset(config, 0, sizeof *config); /* name NULL: the file's, else "casty" */
 }
 
 static bool valid_system_name(const char *name)
@@ -263,8 +262,13 @@ int casty_system_create(const casty_system_config_t *config, casty_system_t **ou
     casty_system_config_init(&defaults);
     if (config == NULL)
         config = &defaults;
-    const char *name = config->name ? config->name : "casty";
-    if (!valid_system_name(name) || config->workers > MAX_WORKERS)
+    /* Explicit fields win over the file, the file over the defaults. */
+    casty_system_config_t from_file;
+    casty_config_system(config->file, &from_file);
+    const char *name = config->name ? config->name : from_file.name ? from_file.name : "casty";
+    uint32_t workers = config->workers ? config->workers : from_file.workers;
+    uint32_t throughput = config->throughput ? config->throughput : from_file.throughput;
+    if (!valid_system_name(name) || workers > MAX_WORKERS)
         return CASTY_EINVAL;
 
     struct casty_system *sys = aligned_alloc(CACHE_LINE, sizeof *sys);
@@ -273,8 +277,9 @@ int casty_system_create(const casty_system_config_t *config, casty_system_t **ou
     memset(sys, 0, sizeof *sys);
     strcpy(sys->name, name);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    sys->nworkers = config->workers ? config->workers : (uint32_t)(ncpu > 0 ? ncpu : 1);
-    sys->throughput = config->throughput ? config->throughput : DEFAULT_THROUGHPUT;
+    sys->nworkers = workers ? workers : (uint32_t)(ncpu > 0 ? ncpu : 1);
+    sys->throughput = throughput ? throughput : DEFAULT_THROUGHPUT;
+    sys->config = config->file;
     pthread_mutex_init(&sys->grow_lock, NULL);
     pthread_mutex_init(&sys->inject_lock, NULL);
     pthread_mutex_init(&sys->idle_lock, NULL);
@@ -420,8 +425,56 @@ static int claim_name(struct casty_system *sys, struct cell *parent, struct cell
 
 /* Spawns a top-level actor (parent NULL) or a child of `parent`, which must
  * be the cell the calling worker is running. */
+/* casty.toml settings for an actor called `name`: a bounded mailbox when
+ * the caller gave no options, a supervision wrapper when the behavior has
+ * none. Returns the (possibly wrapped) behavior, NULL when out of memory
+ * (the behavior is freed then). */
+static casty_behavior_t *apply_config(struct casty_system *sys, casty_behavior_t *behavior,
+                                      const char *name, const casty_spawn_options_t **options,
+                                      casty_spawn_options_t *storage)
+{
+    casty_actor_settings_t s;
+    casty_config_actor(sys->config, name, &s);
+    if (*options == NULL && s.mailbox.capacity) {
+        memset(storage, 0, sizeof *storage);
+        storage->mailbox_capacity = s.mailbox.capacity;
+        storage->overflow = s.mailbox.overflow;
+        *options = storage;
+    }
+    if (s.supervision.enabled && !casty__behavior_find(behavior, BEH_SUPERVISE)) {
+        casty_strategy_t st = {.max_restarts = s.supervision.max_restarts,
+                               .within_seconds = s.supervision.within_seconds};
+        behavior = casty_supervise(behavior, &st);
+    }
+    return behavior;
+}
+
+static int spawn_cell(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
+                      const char *name, const casty_spawn_options_t *options, casty_ref_t *out);
+
 int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
                     const char *name, const casty_spawn_options_t *options, casty_ref_t *out)
+{
+    casty_spawn_options_t storage;
+    if (sys && sys->config && spawnable(behavior)) {
+        behavior = apply_config(sys, behavior, name, &options, &storage);
+        if (behavior == NULL) {
+            if (out)
+                *out = CASTY_REF_NONE;
+            return CASTY_ENOMEM;
+        }
+    }
+    return spawn_cell(sys, parent, behavior, name, options, out);
+}
+
+int casty__spawn_internal(struct casty_system *sys, casty_behavior_t *behavior, const char *name,
+                          casty_ref_t *out)
+{
+    return spawn_cell(sys, NULL, behavior, name, NULL, out);
+}
+
+static int spawn_cell(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
+                      const char *name, const casty_spawn_options_t *options, casty_ref_t *out)
 {
     int rc = CASTY_EINVAL;
     if (out)

@@ -23,11 +23,12 @@ expected() {
     hierarchy)     printf '[alice] working on: implement login\n[bob] working on: write tests\nfound /manager/bob\n' ;;
     supervision)   printf 'Processed: hello\n' ;;
     timers)        printf 'tick 1\ntick 2\nscheduled after 250 ms\ntick 3\ntick cancelled after 3\n' ;;
+    config)        printf 'system: shop, 2 workers\norders: mailbox 10000 backpressure, supervision one_for_one max 10 within 60s\nsensor-042: mailbox 100 drop_oldest, supervision one_for_one max 3 within 60s\nother: mailbox 1000 drop_new, supervision one_for_one max 3 within 60s\n' ;;
     event_stream)  printf 'started: casty://events@local/user/worker\nstopped: worker\ndead letter: Ping to worker\n' ;;
     esac
 }
 
-for name in quickstart bank_account request_reply state_machine hierarchy supervision event_stream timers; do
+for name in quickstart bank_account request_reply state_machine hierarchy supervision event_stream timers config; do
     exe=$dir/$name
     if [ ! -x "$exe" ]; then
         echo "FAIL $name: $exe not found" >&2

@@ -30,7 +30,8 @@ typedef struct casty_system_config {
     const struct casty_config *file;
 } casty_system_config_t;
 
-/* Fills `config` with the defaults. */
+/* Fills `config` with the defaults (all zero/NULL: take the file's value or
+ * the built-in one). */
 void casty_system_config_init(casty_system_config_t *config);
 
 /* Creates and starts a system. `config` may be NULL (defaults). On success
