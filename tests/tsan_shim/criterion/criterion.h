@@ -10,8 +10,8 @@
 #include <string.h>
 
 void shim_register(const char *suite, const char *name, void (*fn)(void));
-void shim_check(int ok, const char *expr, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+_Noreturn void shim_fail(const char *expr, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #define Test(suite, name, ...)                                                 \
     static void suite##_##name(void);                                          \
@@ -21,7 +21,8 @@ void shim_check(int ok, const char *expr, const char *file, int line, const char
     }                                                                          \
     static void suite##_##name(void)
 
-#define SHIM_CHECK_(ok, expr, ...) shim_check((ok), expr, __FILE__, __LINE__, " " __VA_ARGS__)
+#define SHIM_CHECK_(ok, expr, ...)                                             \
+    ((ok) ? (void)0 : shim_fail(expr, __FILE__, __LINE__, " " __VA_ARGS__))
 #define cr_assert(c, ...) SHIM_CHECK_(!!(c), #c, __VA_ARGS__)
 #define cr_assert_eq(a, b, ...) SHIM_CHECK_((a) == (b), #a " == " #b, __VA_ARGS__)
 #define cr_assert_neq(a, b, ...) SHIM_CHECK_((a) != (b), #a " != " #b, __VA_ARGS__)
@@ -31,6 +32,9 @@ void shim_check(int ok, const char *expr, const char *file, int line, const char
 #define cr_assert_geq(a, b, ...) SHIM_CHECK_((a) >= (b), #a " >= " #b, __VA_ARGS__)
 #define cr_assert_null(p, ...) SHIM_CHECK_((p) == NULL, #p " == NULL", __VA_ARGS__)
 #define cr_assert_not_null(p, ...) SHIM_CHECK_((p) != NULL, #p " != NULL", __VA_ARGS__)
+#define cr_assert_float_eq(a, b, eps, ...)                                     \
+    SHIM_CHECK_(((a) - (b)) <= (eps) && ((b) - (a)) <= (eps), #a " ~= " #b, __VA_ARGS__)
+#define cr_assert_str_neq(a, b, ...) SHIM_CHECK_(strcmp((a), (b)) != 0, #a " differs from " #b, __VA_ARGS__)
 #define cr_assert_str_eq(a, b, ...) SHIM_CHECK_(strcmp((a), (b)) == 0, #a " equals " #b, __VA_ARGS__)
 
 #endif
