@@ -24,7 +24,7 @@ TEST_SRCS = $(wildcard tests/test_*.c)
 STRESS_SRCS = $(wildcard tests/test_stress_*.c)
 DEPS_STAMP = $(BUILD)/.deps-ok
 
-.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml
+.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml scaling
 .SUFFIXES:
 
 all: lib examples benches tools
@@ -128,6 +128,10 @@ asan: $(ASAN_DIR)/tests
 # ---- benchmarks ---------------------------------------------------------------
 bench: benches
 	./tools/run-bench.sh $(BUILD)/bench
+
+# Throughput and parallel efficiency of the parallel benchmarks at 1..nproc workers.
+scaling: benches
+	./tools/scaling.sh $(BUILD)/bench
 
 # ---- install ------------------------------------------------------------------
 install: lib

@@ -1,0 +1,67 @@
+/* pairs P N — P independent ping-pong pairs, N round trips each: the
+ * scaling benchmark for many cores. No message crosses a pair, so with
+ * enough pairs every worker has its own work; the only sharing is what the
+ * scheduler adds (stealing, waking). msgs = 2 * P * N. */
+#include "bench.h"
+
+CASTY_SIGNAL(Start);
+CASTY_MESSAGE(Ping, casty_ref_t reply_to;);
+CASTY_SIGNAL(Pong);
+
+typedef struct pinger {
+    casty_ref_t pong;
+    uint64_t left;
+    bench_latch_t *done;
+} pinger_t;
+
+static casty_behavior_t *ponger_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx, (void)state;
+    const Ping *p = casty_msg_as(msg, Ping);
+    if (p == NULL)
+        return casty_unhandled();
+    BENCH_TELL(p->reply_to, Pong, 0);
+    return casty_same();
+}
+
+static casty_behavior_t *pinger_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    pinger_t *s = state;
+    if (casty_msg_is(msg, Pong)) {
+        if (--s->left == 0) {
+            bench_latch_arrive(s->done, 0);
+            return casty_same();
+        }
+    } else if (!casty_msg_is(msg, Start)) {
+        return casty_unhandled();
+    }
+    BENCH_TELL(s->pong, Ping, .reply_to = casty_ctx_self(ctx));
+    return casty_same();
+}
+
+static uint64_t run(bench_run_t *r)
+{
+    uint64_t pairs = r->p[0], n = r->p[1];
+    casty_ref_t *pings = malloc(pairs * sizeof *pings);
+    if (pings == NULL)
+        bench_die("out of memory");
+    for (uint64_t i = 0; i < pairs; i++) {
+        casty_ref_t pong = bench_spawn(r->sys, ponger_recv, NULL, 0);
+        pinger_t st = {.pong = pong, .left = n, .done = &r->done};
+        pings[i] = bench_spawn(r->sys, pinger_recv, &st, sizeof st);
+    }
+    bench_start(r, pairs);
+    for (uint64_t i = 0; i < pairs; i++)
+        BENCH_TELL(pings[i], Start, 0);
+    bench_wait(r);
+    free(pings);
+    return 2 * pairs * n;
+}
+
+int main(int argc, char **argv)
+{
+    static const bench_spec_t spec = {
+        "pairs", "P independent ping-pong pairs of N round trips each",
+        {{"p", "pairs", 1, 1000000}, {"n", "round trips per pair", 1, UINT64_C(1) << 40}}, 2};
+    return bench_main(&spec, run, argc, argv);
+}
