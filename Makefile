@@ -24,7 +24,7 @@ TEST_SRCS = $(wildcard tests/test_*.c)
 STRESS_SRCS = $(wildcard tests/test_stress_*.c)
 DEPS_STAMP = $(BUILD)/.deps-ok
 
-.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml scaling
+.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml fuzz-journal scaling
 .SUFFIXES:
 
 all: lib examples benches tools
@@ -86,7 +86,14 @@ toml-test: tools
 	BUILD=$(BUILD) ./tools/toml-test.sh
 
 # libFuzzer targets (clang; not part of all/test): make fuzz-toml, then
-# build/fuzz/fuzz_toml -max_total_time=60 ../shared/toml-test/valid
+# build/fuzz/fuzz_toml -max_total_time=60 ../shared/toml-test/valid; make
+# fuzz-journal, then build/fuzz/fuzz_journal_record -max_total_time=60.
+# make test runs a short seeded pass of both decoders (tests/test_*_fuzz_smoke.c).
+fuzz-journal: $(BUILD)/fuzz/fuzz_journal_record
+$(BUILD)/fuzz/fuzz_journal_record: persist/journal_format.c persist/journal_format.h tests/fuzz/fuzz_journal_record.c tests/journal_record_check.h
+	@mkdir -p $(dir $@)
+	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ipersist persist/journal_format.c tests/fuzz/fuzz_journal_record.c -lxxhash -o $@
+
 fuzz-toml: $(BUILD)/fuzz/fuzz_toml
 $(BUILD)/fuzz/fuzz_toml: runtime/toml.c runtime/toml.h tests/fuzz/fuzz_toml.c tests/toml_check.h
 	@mkdir -p $(dir $@)

@@ -24,11 +24,12 @@ expected() {
     supervision)   printf 'Processed: hello\n' ;;
     timers)        printf 'tick 1\ntick 2\nscheduled after 250 ms\ntick 3\ntick cancelled after 3\n' ;;
     config)        printf 'system: shop, 2 workers\norders: mailbox 10000 backpressure, supervision one_for_one max 10 within 60s\nsensor-042: mailbox 100 drop_oldest, supervision one_for_one max 3 within 60s\nother: mailbox 1000 drop_new, supervision one_for_one max 3 within 60s\n' ;;
+    event_sourcing) printf 'Balance: 1500, transactions: 2\nRecovered balance: 1500, transactions: 2\n' ;;
     event_stream)  printf 'started: casty://events@local/user/worker\nstopped: worker\ndead letter: Ping to worker\n' ;;
     esac
 }
 
-for name in quickstart bank_account request_reply state_machine hierarchy supervision event_stream timers config; do
+for name in quickstart bank_account request_reply state_machine hierarchy supervision event_stream timers config event_sourcing; do
     exe=$dir/$name
     if [ ! -x "$exe" ]; then
         echo "FAIL $name: $exe not found" >&2
@@ -56,6 +57,23 @@ for name in quickstart bank_account request_reply state_machine hierarchy superv
         passed=$((passed + 1))
     fi
 done
+
+# The file journal variant must survive a real process exit: the second
+# run recovers what the first one persisted.
+if [ -x "$dir/event_sourcing" ]; then
+    jdir=$tmp/journal
+    first=$(timeout 20 "$dir/event_sourcing" --file "$jdir" 2>"$tmp/stderr")
+    second=$(timeout 20 "$dir/event_sourcing" --file "$jdir" 2>>"$tmp/stderr")
+    if [ "$first" = "Balance: 1500, transactions: 2" ] &&
+        [ "$second" = "Recovered balance: 1500, transactions: 2" ]; then
+        echo "ok   event_sourcing --file (two processes)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL event_sourcing --file: got '$first' then '$second'" >&2
+        sed 's/^/  stderr: /' "$tmp/stderr" >&2
+        failed=$((failed + 1))
+    fi
+fi
 
 echo "examples: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -39,7 +39,9 @@ threadring 100 20000
 fjthrput 1000 10
 fjcreate 10000
 fib 15
-big 500 50'
+big 500 50
+persist 0 100 100
+persist 1 100 100'
 else
     SUITE='pingpong 100000000
 count 250000000
@@ -48,7 +50,9 @@ threadring 1000 250000000
 fjthrput 150000 100
 fjcreate 1000000
 fib 30
-big 100000 500'
+big 100000 500
+persist 0 10000 100
+persist 1 10000 100'
 fi
 
 for b in "$@"; do
