@@ -2,42 +2,7 @@
  * scaling benchmark for many cores. No message crosses a pair, so with
  * enough pairs every worker has its own work; the only sharing is what the
  * scheduler adds (stealing, waking). msgs = 2 * P * N. */
-#include "bench.h"
-
-CASTY_SIGNAL(Start);
-CASTY_MESSAGE(Ping, casty_ref_t reply_to;);
-CASTY_SIGNAL(Pong);
-
-typedef struct pinger {
-    casty_ref_t pong;
-    uint64_t left;
-    bench_latch_t *done;
-} pinger_t;
-
-static casty_behavior_t *ponger_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
-{
-    (void)ctx, (void)state;
-    const Ping *p = casty_msg_as(msg, Ping);
-    if (p == NULL)
-        return casty_unhandled();
-    BENCH_TELL(p->reply_to, Pong, 0);
-    return casty_same();
-}
-
-static casty_behavior_t *pinger_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
-{
-    pinger_t *s = state;
-    if (casty_msg_is(msg, Pong)) {
-        if (--s->left == 0) {
-            bench_latch_arrive(s->done, 0);
-            return casty_same();
-        }
-    } else if (!casty_msg_is(msg, Start)) {
-        return casty_unhandled();
-    }
-    BENCH_TELL(s->pong, Ping, .reply_to = casty_ctx_self(ctx));
-    return casty_same();
-}
+#include "pingpong_actors.h"
 
 static uint64_t run(bench_run_t *r)
 {
