@@ -24,7 +24,7 @@ TEST_SRCS = $(wildcard tests/test_*.c)
 STRESS_SRCS = $(wildcard tests/test_stress_*.c)
 DEPS_STAMP = $(BUILD)/.deps-ok
 
-.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml fuzz-journal scaling
+.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml fuzz-journal scaling bench-compare
 .SUFFIXES:
 
 all: lib examples benches tools
@@ -135,6 +135,12 @@ asan: $(ASAN_DIR)/tests
 # ---- benchmarks ---------------------------------------------------------------
 bench: benches
 	./tools/run-bench.sh $(BUILD)/bench
+
+# casty against Erlang/OTP and Go on the same benchmarks (installs erlang-base,
+# golang-go and gnuplot-nox when missing): a table of medians with ratios,
+# bench/results/<date>.csv and .svg.
+bench-compare: benches
+	BUILD=$(BUILD) ./tools/bench-compare.sh
 
 # Throughput and parallel efficiency of the parallel benchmarks at 1..nproc workers.
 scaling: benches

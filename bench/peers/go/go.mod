@@ -1,0 +1,3 @@
+module casty/bench/peers/go
+
+go 1.19

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Compares casty's benchmarks with the same programs in Erlang and Go
+# (bench/peers/): prints a table of medians and writes a CSV and an SVG plot.
+#
+#   tools/bench-compare.sh [BENCH...]
+#
+# It installs the peers' Debian packages when missing (erlang-base,
+# golang-go, gnuplot-nox; with sudo when not root), builds the peers (Go into
+# $BUILD/peers/go-bench, Erlang into $BUILD/peers/erlang/), then runs each
+# benchmark (all eight, or the BENCH names given) for casty ($BUILD/bench/,
+# built by `make benches`), Erlang and Go, at 1 worker and at all online CPUs
+# (`nproc`; once only when that is 1), BENCH_REPS times (default 3). Within a
+# repetition the runtimes alternate (casty, erlang, go, casty, ...), and the
+# repetitions are whole passes over the suite, so drift on the machine hits
+# every runtime alike. The default sizes take about 9 minutes on a 2-core
+# machine; BENCH_SIZES=quick runs tiny ones (a smoke test of the script).
+#
+# Output: every RESULT line as it comes; then, per benchmark and worker
+# count, the median msgs/s of each runtime, the ratio casty/peer (above 1:
+# casty is faster) and each runtime's largest max RSS over the repetitions;
+# the same in $RESULTS/<YYYY-MM-DD>.csv, and a bar chart of the medians (log
+# scale) in $RESULTS/<YYYY-MM-DD>.svg. RESULTS defaults to bench/results.
+#
+# Environment: BUILD (default build), RESULTS, BENCH_REPS, BENCH_SIZES,
+# BENCH_RUN_TIMEOUT (seconds per program run, default 180; each program gives
+# up 10 s earlier by itself, BENCH_TIMEOUT_S).
+#
+# Exits 1 when a run fails (non-zero exit, timeout, or no RESULT line; the
+# others still run and the table marks it), 2 on bad usage or a failed
+# install or build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build}
+RESULTS=${RESULTS:-bench/results}
+REPS=${BENCH_REPS:-3}
+TIMEOUT=${BENCH_RUN_TIMEOUT:-180}
+BENCH_TIMEOUT_S=${BENCH_TIMEOUT_S:-$((TIMEOUT > 20 ? TIMEOUT - 10 : TIMEOUT))}
+export BENCH_TIMEOUT_S
+RUNTIMES="casty erlang go"
+DATE=$(date +%F)
+
+# name and positional arguments, one benchmark a line; the same for every
+# runtime. Sized so that the slowest runtime takes a few seconds a run
+# (Erlang's fjthrput does 64-bit arithmetic in bignums, hence its small N).
+if [ "${BENCH_SIZES:-}" = quick ]; then
+    SUITE='pingpong 20000
+count 100000
+mailbox 4 20000
+threadring 100 20000
+fjthrput 100 10
+fjcreate 10000
+fib 15
+big 500 50'
+else
+    SUITE='pingpong 8000000
+count 40000000
+mailbox 4 8000000
+threadring 1000 16000000
+fjthrput 3000 100
+fjcreate 1500000
+fib 28
+big 16000 500'
+fi
+
+if [ $# -gt 0 ]; then
+    sel=
+    for b in "$@"; do
+        line=$(echo "$SUITE" | grep "^$b " || true)
+        if [ -z "$line" ]; then
+            echo "bench-compare: unknown benchmark '$b'" >&2
+            exit 2
+        fi
+        sel+="$line"$'\n'
+    done
+    SUITE=${sel%$'\n'}
+fi
+case $REPS in '' | *[!0-9]* | 0) echo "bench-compare: BENCH_REPS must be >= 1" >&2; exit 2 ;; esac
+
+# ---- the peers' toolchains -----------------------------------------------------
+missing=
+command -v erl >/dev/null 2>&1 && command -v erlc >/dev/null 2>&1 || missing+=" erlang-base"
+command -v go >/dev/null 2>&1 || missing+=" golang-go"
+command -v gnuplot >/dev/null 2>&1 || missing+=" gnuplot-nox"
+if [ -n "$missing" ]; then
+    echo "bench-compare: installing$missing" >&2
+    SUDO=
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null 2>&1 || {
+            echo "bench-compare: not root and no sudo; install:$missing" >&2
+            exit 2
+        }
+        SUDO=sudo
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 $SUDO apt-get update -qq || true
+    # shellcheck disable=SC2086  # $missing is a list of package names
+    timeout 900 $SUDO apt-get install -y -qq --no-install-recommends $missing >&2 || {
+        echo "bench-compare: apt-get install$missing failed" >&2
+        exit 2
+    }
+fi
+
+# ---- build --------------------------------------------------------------------
+for name in $(echo "$SUITE" | cut -d' ' -f1); do
+    if [ ! -x "$BUILD/bench/$name" ]; then
+        echo "bench-compare: $BUILD/bench/$name not built (run 'make benches')" >&2
+        exit 2
+    fi
+done
+mkdir -p "$BUILD/peers"
+ABS_BUILD=$(cd "$BUILD" && pwd)
+echo "bench-compare: building the Go and Erlang peers" >&2
+(
+    cd bench/peers/go
+    export GOCACHE="$ABS_BUILD/peers/go-cache" GOPATH="$ABS_BUILD/peers/go-path" \
+        GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local GO111MODULE=on
+    timeout 600 go build -o "$ABS_BUILD/peers/go-bench" .
+) || { echo "bench-compare: go build failed" >&2; exit 2; }
+timeout 300 bench/peers/erlang/build.sh "$ABS_BUILD/peers/erlang" ||
+    { echo "bench-compare: erlc failed" >&2; exit 2; }
+export PEERS_EBIN="$ABS_BUILD/peers/erlang"
+
+# ---- runs ---------------------------------------------------------------------
+ALL=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
+WORKER_SETS=1
+[ "$ALL" -gt 1 ] && WORKER_SETS="1 $ALL"
+
+RAW=$(mktemp)
+OUT=$(mktemp)
+PLOTDAT=$(mktemp)
+trap 'rm -f "$RAW" "$OUT" "$PLOTDAT"' EXIT INT TERM
+failed=0
+
+run_one() { # runtime name workers args...
+    local rt=$1 name=$2 w=$3
+    shift 3
+    case $rt in
+    casty) timeout "$TIMEOUT" "$BUILD/bench/$name" "$@" --workers "$w" ;;
+    erlang) timeout "$TIMEOUT" bench/peers/erlang/run.sh "$name" "$@" --workers "$w" ;;
+    go) timeout "$TIMEOUT" "$BUILD/peers/go-bench" "$name" "$@" --workers "$w" ;;
+    esac
+}
+
+start=$(date +%s)
+for _ in $(seq 1 "$REPS"); do
+    while read -r name args; do
+        for w in $WORKER_SETS; do
+            for rt in $RUNTIMES; do
+                rc=0
+                # shellcheck disable=SC2086  # $args is a list of numbers
+                run_one "$rt" "$name" "$w" $args >"$OUT" </dev/null || rc=$?
+                cat "$OUT"
+                line=$(grep "^RESULT lang=$rt bench=$name .* workers=$w " "$OUT" | head -n1 || true)
+                if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
+                    [ "$rc" -eq 124 ] && why="timed out after ${TIMEOUT}s" || why="exit status $rc"
+                    [ "$rc" -eq 0 ] && why="no matching RESULT line"
+                    echo "FAIL $rt $name $args --workers $w: $why" >&2
+                    echo "FAIL $rt $name $w" >>"$RAW"
+                    failed=1
+                else
+                    echo "$line" >>"$RAW"
+                fi
+            done
+        done
+    done <<<"$SUITE"
+done
+echo "bench-compare: $(($(date +%s) - start)) s of runs" >&2
+
+# ---- medians: table, CSV, plot --------------------------------------------------
+mkdir -p "$RESULTS"
+CSV="$RESULTS/$DATE.csv"
+SVG="$RESULTS/$DATE.svg"
+SUITE_ORDER=$(echo "$SUITE" | cut -d' ' -f1 | tr '\n' ' ')
+
+echo
+awk -v order="$SUITE_ORDER" -v wsets="$WORKER_SETS" -v rts="$RUNTIMES" \
+    -v csv="$CSV" -v dat="$PLOTDAT" -v date="$DATE" '
+function median(list,    a, n, i, j, t) {
+    n = split(list, a, ";")
+    for (i = 2; i <= n; i++)                     # insertion sort, numeric
+        for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+            t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+        }
+    return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function human(r) {
+    return r >= 1e6 ? sprintf("%.2f M", r / 1e6) : r >= 1e3 ? sprintf("%.1f k", r / 1e3) : sprintf("%d", r)
+}
+/^FAIL / { fail[$2 SUBSEP $3 SUBSEP $4] = 1; next }
+/^RESULT / {
+    delete v
+    for (i = 2; i <= NF; i++)
+        v[substr($i, 1, index($i, "=") - 1)] = substr($i, index($i, "=") + 1)
+    k = v["lang"] SUBSEP v["bench"] SUBSEP v["workers"]
+    prev = (k in runs) ? runs[k] ";" : ""   # not in one assignment: mawk creates runs[k] first
+    runs[k] = prev v["msgs_per_sec"]
+    if ((v["maxrss_kb"] + 0) > (rss[k] + 0)) rss[k] = v["maxrss_kb"]
+    params[v["bench"]] = v["params"]
+}
+END {
+    nb = split(order, B, " "); nw = split(wsets, W, " "); nr = split(rts, R, " ")
+    print "date,bench,params,workers,runtime,median_msgs_per_sec,runs_msgs_per_sec,max_rss_kb,casty_over_runtime,failed" > csv
+    printf "%-11s %-20s %3s |", "bench", "params", "w"
+    for (r = 1; r <= nr; r++) printf " %10s", R[r] " msg/s"
+    for (r = 2; r <= nr; r++) printf " %8s", "c/" substr(R[r], 1, 2)
+    printf " | %s\n", "max RSS MB (" rts ")"
+    for (b = 1; b <= nb; b++) for (w = 1; w <= nw; w++) {
+        name = B[b]; wk = W[w]
+        for (r = 1; r <= nr; r++) {
+            k = R[r] SUBSEP name SUBSEP wk
+            med[r] = (k in runs) ? median(runs[k]) : -1
+        }
+        printf "%-11s %-20s %3s |", name, params[name], wk
+        for (r = 1; r <= nr; r++) printf " %10s", (med[r] >= 0 ? human(med[r]) : "FAIL")
+        for (r = 2; r <= nr; r++)
+            printf " %8s", ((med[1] > 0 && med[r] > 0) ? sprintf("%.2fx", med[1] / med[r]) : "-")
+        printf " |"
+        for (r = 1; r <= nr; r++) {
+            k = R[r] SUBSEP name SUBSEP wk
+            printf " %s%s", ((k in rss) ? sprintf("%.0f", rss[k] / 1024) : "-"), ((r < nr) ? " /" : "\n")
+            printf "%s,%s,\"%s\",%s,%s,%s,%s,%s,%s,%d\n", date, name, params[name], wk, R[r],
+                ((med[r] >= 0) ? sprintf("%.0f", med[r]) : ""), ((k in runs) ? runs[k] : ""),
+                ((k in rss) ? rss[k] : ""),
+                ((med[1] > 0 && med[r] > 0) ? sprintf("%.3f", med[1] / med[r]) : ""),
+                ((k in fail) ? 1 : 0) > csv
+        }
+        printf "\"%s %s\"", name, "w=" wk > dat
+        for (r = 1; r <= nr; r++) printf " %s", ((med[r] > 0) ? sprintf("%.0f", med[r]) : "NaN") > dat
+        printf "\n" > dat
+    }
+}' "$RAW"
+echo
+echo "c/xx: casty's median msgs/s over the peer's (above 1: casty is faster); $REPS repetitions each"
+
+gnuplot <<EOF || { echo "bench-compare: gnuplot failed" >&2; failed=1; }
+set terminal svg size 1200,600 dynamic font "sans,12" background "white"
+set output "$SVG"
+set title "casty vs Erlang vs Go: median msgs/s ($DATE, $(nproc) CPUs, $REPS reps; fjcreate and fib: actors/s)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set logscale y
+set yrange [1e4:*]
+set format y "10^{%T}"
+set ylabel "msgs/s (log scale)"
+set grid ytics
+set xtics rotate by -35 nomirror
+set key top right
+set datafile missing "NaN"
+plot "$PLOTDAT" using 2:xtic(1) title "casty" lc rgb "#1f77b4", \
+     "" using 3 title "Erlang" lc rgb "#d62728", \
+     "" using 4 title "Go" lc rgb "#2ca02c"
+EOF
+echo "wrote $CSV and $SVG"
+
+if [ "$failed" -ne 0 ]; then
+    echo "bench-compare: some runs FAILED (see above)" >&2
+    exit 1
+fi
