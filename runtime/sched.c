@@ -371,11 +371,16 @@ void casty__schedule(struct casty_system *sys, struct cell *c)
     inject_push_list(sys, c, c, 1);
 }
 
-/* Re-queues the actor w just ran (it still has messages): the ring's back. */
+/* Re-queues the actor w just ran (it still has messages): the ring's back.
+ * Into an empty ring it is no backlog (w runs it next), so no other worker
+ * is woken to steal it: waking one would only move a producer/consumer pair
+ * apart onto two cores. */
 void casty__schedule_requeue(struct worker *w, struct cell *c)
 {
+    bool backlog = ring_len(w) != 0 || w->lifo != NULL;
     ring_push(w, c);
-    notify_one(w->sys);
+    if (backlog)
+        notify_one(w->sys);
 }
 
 int casty__sched_start(struct casty_system *sys)
