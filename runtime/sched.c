@@ -108,6 +108,31 @@ static void ring_push(struct worker *w, struct cell *c)
     }
 }
 
+/* Owner only: puts c at the front of the ring, where the owner (and
+ * thieves) take next. Used for the actor a newer wake-up pushed out of the
+ * LIFO slot, so that a spawning actor tree is explored depth-first (most
+ * recently woken first) instead of breadth-first, which would keep most of
+ * the tree alive at once. Re-queued actors still go to the back (fairness).
+ * Falls back to the back when the ring is full. */
+static void ring_push_front(struct worker *w, struct cell *c)
+{
+    uint32_t head = load_acquire(&w->ring_head);
+    for (;;) {
+        uint32_t tail = w->ring_tail;
+        if (tail - head >= RING_SIZE) {
+            ring_push(w, c);
+            return;
+        }
+        /* The slot before head is free (the ring is not full), and no
+         * thief reads it before the CAS below publishes it. */
+        store_relaxed(&w->ring[(head - 1) & RING_MASK], c);
+        /* Full barrier: publishes the entry with the new head; fails if a
+         * thief moved head meanwhile (then retry at the new head). */
+        if (ck_pr_cas_32_value(&w->ring_head, head, head - 1, &head))
+            return;
+    }
+}
+
 /* Thief: moves up to half of victim's ring into w's (empty) ring and
  * returns one of them, or NULL. */
 static struct cell *ring_steal(struct worker *w, struct worker *victim)
@@ -363,7 +388,7 @@ void casty__schedule(struct casty_system *sys, struct cell *c)
         struct cell *prev = w->lifo;
         w->lifo = c;
         if (prev) {
-            ring_push(w, prev);
+            ring_push_front(w, prev);
             notify_one(sys);
         }
         return;
