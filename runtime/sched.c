@@ -1,11 +1,12 @@
 /* The scheduler: `workers` pthreads that run ready actors.
  *
- * Each worker has a LIFO slot and a bounded ring (single producer: the
- * owner; many consumers: the owner and thieves, by CAS on the head). An
- * actor made ready by the actor running on a worker goes to that worker's
- * LIFO slot, so a ping-pong pair stays on one core; the slot is never
- * stolen, and after LIFO_MAX consecutive LIFO runs it yields to the ring so
- * queued actors are not starved. Actors made ready by non-worker threads go
+ * Each worker has a LIFO slot and a bounded ring (the owner adds at the
+ * back, or at the front for an actor pushed out of the LIFO slot; the owner
+ * and thieves take from the front by CAS on the head). An actor made ready
+ * by the actor running on a worker goes to that worker's LIFO slot, so a
+ * ping-pong pair stays on one core; the slot is never stolen, and after
+ * LIFO_MAX consecutive LIFO runs it yields to the ring so queued actors are
+ * not starved. Actors made ready by non-worker threads go
  * to the injection queue (a mutex-protected intrusive list), which also
  * takes half of a full ring. An idle worker looks in its ring, the
  * injection queue, then steals half of a random victim's ring (a ring only
