@@ -232,7 +232,10 @@ struct pool {
 
 struct worker {
     /* shared with thieves */
-    alignas(CACHE_LINE) uint32_t ring_head; /* CAS by owner and thieves */
+    /* CAS by owner and thieves: index in the low 32 bits, a stamp bumped by
+     * every change in the high 32 (the owner also moves the head backwards,
+     * so an index alone could repeat with other contents: ABA). */
+    alignas(CACHE_LINE) uint64_t ring_head;
     alignas(CACHE_LINE) uint32_t ring_tail; /* stored by owner only */
     struct cell *ring[RING_SIZE];
     alignas(CACHE_LINE) uint32_t wake_word; /* futex: 1 = woken */

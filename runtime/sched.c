@@ -49,27 +49,39 @@ static void futex_wake(uint32_t *word)
 
 /* ---- the ring ------------------------------------------------------------ */
 
+static inline uint32_t head_index(uint64_t head)
+{
+    return (uint32_t)head;
+}
+
+/* The head word for index `index`, one change after `old`. */
+static inline uint64_t head_next(uint64_t old, uint32_t index)
+{
+    return ((old >> 32) + 1) << 32 | index;
+}
+
 static uint32_t ring_len(struct worker *w)
 {
     /* Head first: it never passes the tail read after it. */
-    uint32_t head = load_acquire(&w->ring_head);
+    uint32_t head = head_index(load_acquire(&w->ring_head));
     uint32_t tail = load_acquire(&w->ring_tail);
     return tail - head;
 }
 
-/* Owner or thief: takes the oldest entry, or NULL. */
+/* Owner or thief: takes the front entry, or NULL. */
 static struct cell *ring_pop(struct worker *w)
 {
-    uint32_t head = load_acquire(&w->ring_head);
+    uint64_t head = load_acquire(&w->ring_head);
     for (;;) {
         /* Acquire: pairs with the owner's release of ring_tail in ring_push. */
         uint32_t tail = load_acquire(&w->ring_tail);
-        if (head == tail)
+        uint32_t i = head_index(head);
+        if (i == tail)
             return NULL;
-        struct cell *c = load_relaxed(&w->ring[head & RING_MASK]);
-        /* Full barrier: the entry read above cannot have been overwritten
-         * if head is still unchanged (the owner never laps a live head). */
-        if (ck_pr_cas_32_value(&w->ring_head, head, head + 1, &head))
+        struct cell *c = load_relaxed(&w->ring[i & RING_MASK]);
+        /* Full barrier: the entry read above is still the front if the head
+         * word (index and stamp) is unchanged. */
+        if (ck_pr_cas_64_value(&w->ring_head, head, head_next(head, i + 1), &head))
             return c;
     }
 }
@@ -84,8 +96,9 @@ static void ring_push(struct worker *w, struct cell *c)
 {
     for (;;) {
         uint32_t tail = w->ring_tail;
-        uint32_t head = load_acquire(&w->ring_head);
-        if (tail - head < RING_SIZE) {
+        uint64_t head = load_acquire(&w->ring_head);
+        uint32_t h = head_index(head);
+        if (tail - h < RING_SIZE) {
             store_relaxed(&w->ring[tail & RING_MASK], c);
             /* Release: publishes the entry to ring_pop's acquire of tail. */
             store_release(&w->ring_tail, tail + 1);
@@ -93,12 +106,12 @@ static void ring_push(struct worker *w, struct cell *c)
         }
         /* Full: claim the older half with the same CAS thieves use. */
         uint32_t half = RING_SIZE / 2;
-        if (!ck_pr_cas_32(&w->ring_head, head, head + half))
+        if (!ck_pr_cas_64(&w->ring_head, head, head_next(head, h + half)))
             continue;
-        struct cell *first = load_relaxed(&w->ring[head & RING_MASK]);
+        struct cell *first = load_relaxed(&w->ring[h & RING_MASK]);
         struct cell *prev = first;
         for (uint32_t i = 1; i < half; i++) {
-            struct cell *x = load_relaxed(&w->ring[(head + i) & RING_MASK]);
+            struct cell *x = load_relaxed(&w->ring[(h + i) & RING_MASK]);
             prev->next_run = x;
             prev = x;
         }
@@ -117,19 +130,19 @@ static void ring_push(struct worker *w, struct cell *c)
  * Falls back to the back when the ring is full. */
 static void ring_push_front(struct worker *w, struct cell *c)
 {
-    uint32_t head = load_acquire(&w->ring_head);
+    uint64_t head = load_acquire(&w->ring_head);
     for (;;) {
-        uint32_t tail = w->ring_tail;
-        if (tail - head >= RING_SIZE) {
+        uint32_t h = head_index(head);
+        if (w->ring_tail - h >= RING_SIZE) {
             ring_push(w, c);
             return;
         }
-        /* The slot before head is free (the ring is not full), and no
+        /* The slot before the front is free (the ring is not full), and no
          * thief reads it before the CAS below publishes it. */
-        store_relaxed(&w->ring[(head - 1) & RING_MASK], c);
-        /* Full barrier: publishes the entry with the new head; fails if a
-         * thief moved head meanwhile (then retry at the new head). */
-        if (ck_pr_cas_32_value(&w->ring_head, head, head - 1, &head))
+        store_relaxed(&w->ring[(h - 1) & RING_MASK], c);
+        /* Full barrier: publishes the entry with the new head; the stamp
+         * makes any thief holding the old head word fail its CAS. */
+        if (ck_pr_cas_64_value(&w->ring_head, head, head_next(head, h - 1), &head))
             return;
     }
 }
@@ -138,17 +151,20 @@ static void ring_push_front(struct worker *w, struct cell *c)
  * returns one of them, or NULL. */
 static struct cell *ring_steal(struct worker *w, struct worker *victim)
 {
-    uint32_t head = load_acquire(&victim->ring_head);
+    uint64_t head = load_acquire(&victim->ring_head);
     for (;;) {
+        uint32_t h = head_index(head);
         uint32_t tail = load_acquire(&victim->ring_tail);
-        uint32_t n = tail - head;
+        uint32_t n = tail - h;
         if (n == 0 || n > RING_SIZE)
             return NULL;
         n = n - n / 2; /* half, rounded up */
         struct cell *batch[RING_SIZE / 2 + 1];
         for (uint32_t i = 0; i < n; i++)
-            batch[i] = load_relaxed(&victim->ring[(head + i) & RING_MASK]);
-        if (!ck_pr_cas_32_value(&victim->ring_head, head, head + n, &head))
+            batch[i] = load_relaxed(&victim->ring[(h + i) & RING_MASK]);
+        /* Full barrier; the stamp guarantees the entries read above were
+         * still the front n when the CAS succeeds. */
+        if (!ck_pr_cas_64_value(&victim->ring_head, head, head_next(head, h + n), &head))
             continue;
         for (uint32_t i = 1; i < n; i++)
             ring_push(w, batch[i]);
