@@ -172,3 +172,75 @@ Test(stress_sched, spawn_stop_churn_stale_refs, .timeout = 300)
     cr_assert_eq(casty_system_shutdown(sys), 0);
     cr_assert_eq(latch_get(&poked), 2ull * per, "a stale poke reached a new incarnation");
 }
+
+/* ---- random ping-pong with one ping outstanding per actor ---------------------
+ * The pattern that exposed an ABA on the ring head (an actor run by two
+ * workers at once: garbage "unhandled" messages, then a hang). Every actor
+ * must get all its pongs, nothing may be unhandled or dead-lettered. */
+
+CASTY_MESSAGE(rp_ping, casty_ref_t reply_to;);
+CASTY_SIGNAL(rp_pong);
+CASTY_SIGNAL(rp_start);
+
+#define RP_ACTORS 500
+static casty_ref_t rp_refs[RP_ACTORS];
+static latch_t rp_done = LATCH_INIT;
+
+struct rp_state {
+    uint32_t index, left;
+    uint64_t rng;
+};
+
+static void rp_send(casty_ctx_t *ctx, struct rp_state *s)
+{
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    uint32_t to = (uint32_t)(s->rng % (RP_ACTORS - 1));
+    to += to >= s->index;
+    cr_assert_eq(CASTY_TELL(rp_refs[to], rp_ping, .reply_to = casty_ctx_self(ctx)), 0);
+}
+
+static casty_behavior_t *rp_actor(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    struct rp_state *s = state;
+    const rp_ping *p = casty_msg_as(msg, rp_ping);
+    if (p) {
+        cr_assert_eq(casty_tell(p->reply_to, &rp_pong_type, NULL), 0);
+    } else if (casty_msg_is(msg, rp_pong)) {
+        if (--s->left == 0)
+            latch_add(&rp_done, 1);
+        else
+            rp_send(ctx, s);
+    } else if (casty_msg_is(msg, rp_start)) {
+        rp_send(ctx, s);
+    } else {
+        return casty_unhandled();
+    }
+    return casty_same();
+}
+
+Test(stress_sched, random_ping_pong_never_runs_an_actor_twice, .timeout = 300)
+{
+    uint64_t seed = stress_seed("random_ping_pong");
+    uint32_t pings = (uint32_t)(4000 / stress_scale());
+    for (int round = 0; round < 4; round++) {
+        casty_system_t *sys;
+        cr_assert_eq(casty_system_create(NULL, &sys), 0);
+        rp_done.count = 0;
+        for (uint32_t i = 0; i < RP_ACTORS; i++) {
+            struct rp_state st = {i, pings, (seed + i * 0x9e3779b97f4a7c15ull + (uint64_t)round) | 1};
+            cr_assert_eq(casty_spawn(sys, casty_receive(rp_actor, &st, sizeof st), NULL, NULL,
+                                     &rp_refs[i]),
+                         0);
+        }
+        for (uint32_t i = 0; i < RP_ACTORS; i++)
+            cr_assert_eq(casty_tell(rp_refs[i], &rp_start_type, NULL), 0);
+        cr_assert_eq(latch_wait(&rp_done, RP_ACTORS, 120000), RP_ACTORS, "round %d: pongs lost", round);
+        casty_system_stats_t st;
+        casty_system_stats(sys, &st);
+        cr_assert_eq(st.unhandled, 0);
+        cr_assert_eq(st.dead_letters, 0);
+        cr_assert_eq(casty_system_shutdown(sys), 0);
+    }
+}
