@@ -24,6 +24,8 @@ _Noreturn void shim_fail(const char *expr, const char *file, int line, const cha
 #define SHIM_CHECK_(ok, expr, ...)                                             \
     ((ok) ? (void)0 : shim_fail(expr, __FILE__, __LINE__, " " __VA_ARGS__))
 #define cr_assert(c, ...) SHIM_CHECK_(!!(c), #c, __VA_ARGS__)
+#define cr_assert_not(c, ...) SHIM_CHECK_(!(c), "!(" #c ")", __VA_ARGS__)
+#define cr_assert_fail(...) shim_fail("cr_assert_fail", __FILE__, __LINE__, " " __VA_ARGS__)
 #define cr_assert_eq(a, b, ...) SHIM_CHECK_((a) == (b), #a " == " #b, __VA_ARGS__)
 #define cr_assert_neq(a, b, ...) SHIM_CHECK_((a) != (b), #a " != " #b, __VA_ARGS__)
 #define cr_assert_lt(a, b, ...) SHIM_CHECK_((a) < (b), #a " < " #b, __VA_ARGS__)
