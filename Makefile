@@ -11,7 +11,7 @@ OPT     ?= -O2
 CSTD     = -std=c17 -D_GNU_SOURCE
 WARN     = -Wall -Wextra -Werror
 CFLAGS_ALL = $(CSTD) $(OPT) -g $(WARN) -fvisibility=hidden -Iinclude -Iruntime -Ipersist -Inet $(EXTRA_CFLAGS)
-LIBS     = -luring -lxxhash -lpcre2-8 -lpthread -lm
+LIBS     = -luring -lxxhash -lpcre2-8 -lsodium -lpthread -lm
 TEST_LIBS = -lcriterion
 
 LIB_SRCS  = $(wildcard runtime/*.c persist/*.c net/*.c)
@@ -24,7 +24,7 @@ TEST_SRCS = $(wildcard tests/test_*.c)
 STRESS_SRCS = $(wildcard tests/test_stress_*.c)
 DEPS_STAMP = $(BUILD)/.deps-ok
 
-.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml fuzz-journal scaling bench-compare
+.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml fuzz-journal fuzz-wire scaling bench-compare
 .SUFFIXES:
 
 all: lib examples benches tools
@@ -93,6 +93,11 @@ fuzz-journal: $(BUILD)/fuzz/fuzz_journal_record
 $(BUILD)/fuzz/fuzz_journal_record: persist/journal_format.c persist/journal_format.h tests/fuzz/fuzz_journal_record.c tests/journal_record_check.h
 	@mkdir -p $(dir $@)
 	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ipersist persist/journal_format.c tests/fuzz/fuzz_journal_record.c -lxxhash -o $@
+
+fuzz-wire: $(BUILD)/fuzz/fuzz_wire
+$(BUILD)/fuzz/fuzz_wire: net/wire.c net/wire.h tests/fuzz/fuzz_wire.c tests/wire_check.h
+	@mkdir -p $(dir $@)
+	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Inet net/wire.c tests/fuzz/fuzz_wire.c -lsodium -o $@
 
 fuzz-toml: $(BUILD)/fuzz/fuzz_toml
 $(BUILD)/fuzz/fuzz_toml: runtime/toml.c runtime/toml.h tests/fuzz/fuzz_toml.c tests/toml_check.h

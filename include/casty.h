@@ -10,6 +10,7 @@
 #include "casty/timer.h"
 #include "casty/persistence.h"
 #include "casty/config.h"
+#include "casty/remote.h"
 
 #define CASTY_VERSION_MAJOR 0
 #define CASTY_VERSION_MINOR 1

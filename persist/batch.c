@@ -30,7 +30,7 @@ static void drop_loaded(void *value)
     m->batch = NULL;
 }
 
-CASTY_MESSAGE_DEFINE(casty_journal_written_t);
+CASTY_MESSAGE_DEFINE_LOCAL(casty_journal_written_t);
 CASTY_MESSAGE_DEFINE_OPS(casty_journal_loaded_t, NULL, NULL, drop_loaded);
 
 static size_t padded(uint32_t len)

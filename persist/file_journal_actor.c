@@ -41,8 +41,8 @@
 #include "file_journal.h"
 #include "internal.h"
 
-const casty_type_t casty__fj_kick_type = {"casty.file_journal.kick", 0, NULL, NULL, NULL};
-const casty_type_t casty__fj_close_type = {"casty.file_journal.close", 0, NULL, NULL, NULL};
+const casty_type_t casty__fj_kick_type = {"casty.file_journal.kick", 0, NULL, NULL, NULL, CASTY_TYPE_LOCAL};
+const casty_type_t casty__fj_close_type = {"casty.file_journal.close", 0, NULL, NULL, NULL, CASTY_TYPE_LOCAL};
 
 enum { STAGE_WRITE = 1, STAGE_SYNC, STAGE_DIRSYNC };
 
@@ -306,7 +306,7 @@ static void drop_ack_batch(void *value)
 }
 
 static const casty_type_t ack_batch_type = {"casty.file_journal.acks", sizeof(struct ack_batch),
-                                            NULL, NULL, drop_ack_batch};
+                                            NULL, NULL, drop_ack_batch, CASTY_TYPE_LOCAL};
 
 static void reply_all(struct fj_req *r, int rc)
 {

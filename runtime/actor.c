@@ -77,7 +77,8 @@ void casty__note_dead_letter(struct casty_system *sys, const casty_type_t *type,
 {
     ck_pr_inc_64(&sys->dead_letters);
     if (type != &casty_dead_letter_t_type) {
-        casty_dead_letter_t ev = {.msg_type = type, .recipient = intended};
+        casty_dead_letter_t ev = {.msg_type = type, .recipient = intended,
+                                  .type_id = casty_type_id(type)};
         casty__publish(sys, &casty_dead_letter_t_type, &ev);
     }
 }

@@ -111,7 +111,9 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
         promise_unref(p);
         return rc;
     }
+    casty__tls_asking = sys;
     rc = make_request(target, reply_to, arg);
+    casty__tls_asking = NULL;
     if (rc) {
         casty_stop(reply_to);
         promise_unref(p);

@@ -320,7 +320,7 @@ static int load_string_array(struct loader *l, node_t *v, const char *key, bool 
 static int load_cluster(struct loader *l, node_t *t)
 {
     static const char *const keys[] = {"host", "port", "seed_nodes", "roles", "gossip",
-                                       "heartbeat", "failure_detector", NULL};
+                                       "heartbeat", "failure_detector", "secret", NULL};
     casty_cluster_settings_t *c = &l->cfg->cluster;
     int rc = only_keys(l, t, "[cluster]", keys);
     node_t *v;
@@ -336,6 +336,14 @@ static int load_cluster(struct loader *l, node_t *t)
     if (rc == 0 && (v = casty__toml_table_get(t, "port"))) {
         rc = get_uint(l, v, "port", 0, 65535, &port);
         c->port = (uint16_t)port;
+    }
+    if (rc == 0 && (v = casty__toml_table_get(t, "secret"))) {
+        const char *s;
+        rc = get_string(l, v, "secret", &s);
+        if (rc == 0 && (s[0] == 0 || strlen(s) >= sizeof c->secret))
+            rc = fail_at(l, casty__toml_pos(v), "secret must be 1..255 bytes");
+        if (rc == 0)
+            snprintf(c->secret, sizeof c->secret, "%s", s);
     }
     if (rc == 0 && (v = casty__toml_table_get(t, "seed_nodes")))
         rc = load_string_array(l, v, "seed_nodes", true, &c->seed_nodes, &c->n_seed_nodes);

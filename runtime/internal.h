@@ -278,6 +278,7 @@ struct casty_system {
     const struct casty_config *config; /* casty.toml settings (not owned), or NULL */
     struct casty_reactor *reactor; /* reactor.c: the io_uring thread */
     struct casty_timers *timers;   /* timers.c: keyed timers on the reactor */
+    struct casty_remote *remote;   /* net/remote.c: the TCP transport, or NULL */
 
     /* slot table */
     struct cell **dir;         /* CELL_DIR_SIZE chunk pointers, published with release */
@@ -327,6 +328,10 @@ struct casty_ctx {
 
 /* The worker the calling thread is, or NULL for non-worker threads. */
 extern _Thread_local struct worker *casty__tls_worker;
+/* The system a non-worker thread is asking through (casty_ask sets it while
+ * make_request runs), so its sends to other nodes use that system's
+ * connections; NULL otherwise. */
+extern _Thread_local struct casty_system *casty__tls_asking;
 
 static inline casty_ref_t casty__cell_ref(const struct casty_system *sys, uint32_t slot,
                                           uint32_t gen)

@@ -51,7 +51,7 @@
 #include "atomics.h"
 #include "reactor.h"
 
-CASTY_MESSAGE_DEFINE(casty__io_done_t);
+CASTY_MESSAGE_DEFINE_LOCAL(casty__io_done_t);
 
 #define RING_ENTRIES 256u
 /* Completion-ring slots kept for the reactor's own SQEs (eventfd read,

@@ -21,6 +21,7 @@
 #include "atomics.h"
 #include "internal.h"
 #include "reactor.h"
+#include "remote.h"
 #include "timers.h"
 
 #define REGISTRY_SIZE 256u
@@ -33,10 +34,10 @@ static struct casty_system *registry[REGISTRY_SIZE];
 
 CASTY_MESSAGE_DEFINE(casty_actor_started_t);
 CASTY_MESSAGE_DEFINE(casty_actor_stopped_t);
-CASTY_MESSAGE_DEFINE(casty_actor_failed_t);
-CASTY_MESSAGE_DEFINE(casty_actor_restarted_t);
-CASTY_MESSAGE_DEFINE(casty_dead_letter_t);
-CASTY_MESSAGE_DEFINE(casty_unhandled_message_t);
+CASTY_MESSAGE_DEFINE_LOCAL(casty_actor_failed_t);
+CASTY_MESSAGE_DEFINE_LOCAL(casty_actor_restarted_t);
+CASTY_MESSAGE_DEFINE_LOCAL(casty_dead_letter_t);
+CASTY_MESSAGE_DEFINE_LOCAL(casty_unhandled_message_t);
 
 /* ---- registry ----------------------------------------------------------------- */
 
@@ -310,6 +311,13 @@ int casty_system_create(const casty_system_config_t *config, casty_system_t **ou
     rc = casty__sched_start(sys);
     if (rc)
         goto fail_registered;
+    if (config->remote) {
+        rc = casty__remote_start(sys, config->remote, config->file);
+        if (rc) {
+            casty_system_shutdown(sys);
+            return rc;
+        }
+    }
     *out = sys;
     return 0;
 
@@ -344,6 +352,8 @@ int casty_system_shutdown(casty_system_t *sys)
     if (w && w->sys == sys)
         return CASTY_EDEADLK;
     store_seqcst(&sys->state, (uint32_t)SYS_STOPPING);
+    /* No new message is routed through this system's transport. */
+    casty__remote_close(sys);
     /* No timer fires once this returns (each arg_free has run). */
     casty__timers_close(sys->timers);
     /* Stop every top-level actor (each stops its subtree first); re-send to
@@ -369,6 +379,7 @@ int casty_system_shutdown(casty_system_t *sys)
     sys->timers = NULL;
     casty__reactor_destroy(sys->reactor);
     sys->reactor = NULL;
+    casty__remote_free(sys);
     store_seqcst(&sys->state, (uint32_t)SYS_STOPPED);
     system_free(sys);
     return 0;

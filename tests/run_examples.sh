@@ -75,5 +75,44 @@ if [ -x "$dir/event_sourcing" ]; then
     fi
 fi
 
+# Remoting: two systems in one process, then two processes over loopback
+# (the listener takes a free port and prints it; the other side connects).
+if [ -x "$dir/remote_pingpong" ]; then
+    if out=$(timeout 60 "$dir/remote_pingpong" --local --n 2000 2>"$tmp/stderr") &&
+        printf '%s\n' "$out" | grep -q "^remote_pingpong: 2000 round trips in" &&
+        printf '%s\n' "$out" | grep -q "^remote_pingpong: answered 2000 pings$"; then
+        echo "ok   remote_pingpong --local"
+        passed=$((passed + 1))
+    else
+        echo "FAIL remote_pingpong --local: got '$out'" >&2
+        sed 's/^/  stderr: /' "$tmp/stderr" >&2
+        failed=$((failed + 1))
+    fi
+    timeout 60 "$dir/remote_pingpong" --listen 127.0.0.1:0 --n 2000 >"$tmp/server" 2>"$tmp/stderr" &
+    server=$!
+    addr=""
+    for _ in $(seq 1 200); do # up to 10 s for the listener to print its address
+        addr=$(sed -n 's/^remote_pingpong: serving \/pong on //p' "$tmp/server")
+        [ -n "$addr" ] && break
+        kill -0 "$server" 2>/dev/null || break
+        sleep 0.05
+    done
+    client=""
+    [ -n "$addr" ] && client=$(timeout 60 "$dir/remote_pingpong" --connect "$addr" --n 2000 2>>"$tmp/stderr")
+    wait "$server"
+    src=$?
+    if [ -n "$addr" ] && [ "$src" -eq 0 ] &&
+        printf '%s\n' "$client" | grep -q "^remote_pingpong: 2000 round trips in" &&
+        grep -q "^remote_pingpong: answered 2000 pings$" "$tmp/server"; then
+        echo "ok   remote_pingpong --listen/--connect (two processes)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL remote_pingpong two processes: addr '$addr' server rc $src client '$client'" >&2
+        sed 's/^/  server: /' "$tmp/server" >&2
+        sed 's/^/  stderr: /' "$tmp/stderr" >&2
+        failed=$((failed + 1))
+    fi
+fi
+
 echo "examples: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -4,11 +4,11 @@
 # apt-get when pkg-config or one of the library headers is absent.
 set -eu
 
-PKGS="liburing-dev libck-dev libxxhash-dev libcriterion-dev libpcre2-dev pkg-config"
+PKGS="liburing-dev libck-dev libxxhash-dev libcriterion-dev libpcre2-dev libsodium-dev pkg-config"
 
 have_all() {
     command -v pkg-config >/dev/null 2>&1 || return 1
-    for h in liburing.h ck_pr.h xxhash.h criterion/criterion.h pcre2.h; do
+    for h in liburing.h ck_pr.h xxhash.h criterion/criterion.h pcre2.h sodium.h; do
         [ -f "/usr/include/$h" ] || return 1
     done
     return 0

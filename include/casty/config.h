@@ -68,6 +68,7 @@ typedef struct casty_failure_detector_settings {
 typedef struct casty_cluster_settings {
     char host[256];
     uint16_t port;
+    char secret[256]; /* shared secret for remoting handshakes; "" = none */
     char **seed_nodes; /* "host:port" strings, n_seed_nodes of them */
     size_t n_seed_nodes;
     char **roles;

@@ -33,7 +33,11 @@ extern "C" {
     X(ESTALE, -30003, "stale actor reference")                                 \
     X(EFAILED, -30004, "actor failed")                                         \
     X(EIOURING, -30005, "io_uring unavailable (kernel too old or io_uring_disabled)") \
-    X(ECORRUPT, -30006, "corrupt data")
+    X(ECORRUPT, -30006, "corrupt data")                                        \
+    X(EPROTO, -EPROTO, "protocol error")                                       \
+    X(EMSGSIZE, -EMSGSIZE, "message larger than the maximum frame")            \
+    X(ECONNREFUSED, -ECONNREFUSED, "connection refused by the peer")           \
+    X(EACCES, -EACCES, "authentication failed")
 
 enum casty_error {
 #define CASTY_ERR_ENUM_(name, value, text) CASTY_##name = (value),

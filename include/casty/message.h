@@ -47,7 +47,15 @@ typedef struct casty_type {
      * exactly once per message: after delivery, or when it is dead-lettered
      * or dropped at shutdown. */
     void (*drop)(void *value);
+    /* CASTY_TYPE_* bits; 0 for the CASTY_MESSAGE macros. */
+    uint32_t flags;
 } casty_type_t;
+
+/* The type holds pointers or process-local handles and has no
+ * encode/decode: it can never be sent to another node (casty_tell to a
+ * remote ref answers CASTY_ENOTSERIALIZABLE). A type with a drop function
+ * and no encode is treated the same way. */
+#define CASTY_TYPE_LOCAL 0x1u
 
 typedef struct casty_ref {
     uint64_t node;  /* hosting node (system) id; 0 in CASTY_REF_NONE */
@@ -66,11 +74,16 @@ typedef struct casty_msg casty_msg_t;
     } T;                                                                       \
     extern const casty_type_t T##_type
 
-#define CASTY_MESSAGE_DEFINE(T) const casty_type_t T##_type = {#T, sizeof(T), 0, 0, 0}
+#define CASTY_MESSAGE_DEFINE(T) const casty_type_t T##_type = {#T, sizeof(T), 0, 0, 0, 0}
 
 /* Same, with encode/decode/drop functions (any may be NULL). */
 #define CASTY_MESSAGE_DEFINE_OPS(T, enc, dec, drp)                             \
-    const casty_type_t T##_type = {#T, sizeof(T), (enc), (dec), (drp)}
+    const casty_type_t T##_type = {#T, sizeof(T), (enc), (dec), (drp), 0}
+
+/* A type that must not leave the process (it holds pointers): see
+ * CASTY_TYPE_LOCAL. */
+#define CASTY_MESSAGE_DEFINE_LOCAL(T)                                          \
+    const casty_type_t T##_type = {#T, sizeof(T), 0, 0, 0, CASTY_TYPE_LOCAL}
 
 /* Declare and define in one go (single-file programs). */
 #define CASTY_MESSAGE(T, ...)                                                  \
@@ -83,7 +96,7 @@ typedef struct casty_msg casty_msg_t;
     typedef struct T {                                                         \
         char unused_;                                                          \
     } T;                                                                       \
-    const casty_type_t T##_type = {#T, 0, 0, 0, 0}
+    const casty_type_t T##_type = {#T, 0, 0, 0, 0, 0}
 
 /* The wire id of a type: XXH3-64 of its name. 0 for NULL. Any thread. */
 uint64_t casty_type_id(const casty_type_t *type);

@@ -28,6 +28,9 @@ typedef struct casty_system_config {
      * the fields left 0/NULL above, and its per-actor settings apply at
      * every spawn. Not copied: it must outlive the system. */
     const struct casty_config *file;
+    /* Remoting (casty/remote.h): when not NULL the system listens for
+     * other nodes and can send to their refs. Not copied. */
+    const struct casty_remote_config *remote;
 } casty_system_config_t;
 
 /* Fills `config` with the defaults (all zero/NULL: take the file's value or
@@ -72,7 +75,11 @@ CASTY_MESSAGE_DECLARE(casty_actor_failed_t, casty_ref_t ref; int code; const cha
 /* A supervised actor was restarted after a failure (code 0 and reason
  * "restart requested" for an explicit casty_restart()). */
 CASTY_MESSAGE_DECLARE(casty_actor_restarted_t, casty_ref_t ref; int code; const char *reason;);
-CASTY_MESSAGE_DECLARE(casty_dead_letter_t, const casty_type_t *msg_type; casty_ref_t recipient;);
+/* msg_type is NULL for a message that arrived from another node with a type
+ * id this system has not registered (casty_register_type); type_id is the
+ * wire id in both cases. */
+CASTY_MESSAGE_DECLARE(casty_dead_letter_t, const casty_type_t *msg_type; casty_ref_t recipient;
+                      uint64_t type_id;);
 CASTY_MESSAGE_DECLARE(casty_unhandled_message_t, const casty_type_t *msg_type; casty_ref_t recipient;);
 
 /* Called on the publishing thread (any thread: a worker, a user thread
