@@ -10,8 +10,9 @@
  * - Cells are type-stable: they live in chunks that are freed only when the
  *   system is destroyed, so a stale ref can always be looked up safely; the
  *   generation in each message decides whether it still reaches the actor.
- * - Message nodes come from per-worker pools (pool.c); nodes allocated by a
- *   non-worker thread, or too large for a pool node, are heap nodes. */
+ * - Message nodes come from per-worker pools, or for any other sending
+ *   thread from its cache in the system (pool.c); values too large for
+ *   either are in heap nodes. */
 #ifndef CASTY_INTERNAL_H
 #define CASTY_INTERNAL_H
 
@@ -46,6 +47,11 @@ enum msg_flag {
     MSG_COUNTED = 4,   /* counted in a bounded mailbox's ext->count */
 };
 
+/* A node's owner: the index of the worker whose pool it came from (a
+ * system has at most 1024 workers), POOL_EXT_OWNER for a node of a
+ * non-worker sender's cache (pool.c; its slab says which), or
+ * POOL_HEAP_OWNER for a node malloc'd on its own. */
+#define POOL_EXT_OWNER 0xfffeu
 #define POOL_HEAP_OWNER 0xffffu
 
 struct casty_msg {
@@ -53,7 +59,7 @@ struct casty_msg {
     const casty_type_t *type;
     void *data;   /* the value: points at payload[] or at a heap block */
     uint32_t gen; /* generation of the target actor (stale check) */
-    uint16_t owner; /* owning worker's pool, or POOL_HEAP_OWNER */
+    uint16_t owner; /* owning worker's pool, POOL_EXT_OWNER or POOL_HEAP_OWNER */
     uint8_t kind;
     uint8_t flags;
     alignas(16) unsigned char payload[];
@@ -221,11 +227,16 @@ struct pool_outbox {
     uint32_t count;
 };
 
+struct pool_ext_set;     /* pool.c: the system's caches for non-worker senders */
+struct pool_ext_pending; /* pool.c: external nodes released, not yet given back */
+
 struct pool {
     struct casty_msg *free;   /* owner only */
     uint32_t nfree;
     struct casty_msg *remote; /* stack pushed by other workers, taken whole by the owner */
     struct pool_outbox *outbox; /* per owner worker */
+    struct pool_ext_pending *ext_pending; /* owner only: a small table by slab */
+    struct pool_ext_set *ext; /* the same set in every worker's pool; worker 0's frees it */
     void **slabs;
     uint32_t nslabs, slabs_cap;
 };

@@ -1,19 +1,55 @@
-/* Message node allocation: per-worker pools of fixed-size nodes, and heap
- * nodes for everything else.
+/* Message node allocation: per-worker pools of fixed-size nodes, per-thread
+ * caches of small nodes for the threads that are not the system's workers,
+ * and heap nodes for everything else.
  *
- * A worker allocates from its own free list; when that is empty it takes, in
- * one exchange, the whole stack of nodes other workers have returned, and
- * only then carves a new slab. A worker that releases a node owned by
- * another worker does not touch that worker's free list: it collects such
- * nodes in a per-owner outbox and pushes the outbox onto the owner's remote
- * stack in one CAS when it holds POOL_BATCH nodes (or when it goes idle).
- * So the hot path has no malloc, no lock and no cross-thread free.
+ * Worker pools. A worker allocates from its own free list; when that is
+ * empty it takes, in one exchange, the whole stack of nodes other workers
+ * have returned, and only then carves a new slab. A worker that releases a
+ * node owned by another worker does not touch that worker's free list: it
+ * collects such nodes in a per-owner outbox and pushes the outbox onto the
+ * owner's remote stack in one CAS when it holds POOL_BATCH nodes (or when it
+ * goes idle). So the hot path has no malloc, no lock and no cross-thread
+ * free.
  *
- * Non-worker threads (and workers sending into another system) get heap
- * nodes, malloc'd at the exact size and freed on release. Values larger
- * than MSG_INLINE_MAX also get heap nodes. Slabs are freed when the system
- * is destroyed. This file does not decide when a node is released (see
+ * External caches: the same for every other sending thread (the main
+ * thread, the reactor, the workers of another system), for values of up to
+ * EXT_VALUE_MAX bytes. A system has up to EXT_MAX caches, each held by at
+ * most one thread at a time. A cache allocates 64-byte nodes from 32 KiB
+ * slabs aligned to their size; a slab's header holds a bitmap of the nodes
+ * given back to it, which releasing threads OR into and the holder takes
+ * whole (one exchange per word) when it moves onto the slab. The holder
+ * then hands out the slab's free nodes in address order, so messages sent
+ * one after another lie side by side in memory, as with a bump allocator;
+ * a consumer that drains one mailbox after another (the sender round-robined
+ * over them) then finds the next mailbox's messages in the cache lines it
+ * just read. Workers collect the bits of released nodes per slab in a small
+ * table and OR them in when an entry holds POOL_BATCH nodes, when its slot
+ * is wanted by another slab, or when the worker goes idle; any other thread
+ * ORs a node's bit at once. The holder's path reads no node (unlike a free
+ * list, whose next pointer is a miss on the line the consumer last wrote).
+ *
+ * Threads and caches. A thread finds the cache it holds in a system through
+ * a small thread-local table keyed by the system's node id (unique over the
+ * process's life, see system.c), claims one on its first send into a
+ * system, and hands it back when it exits (a pthread key's destructor) or
+ * when the table needs the entry for another system. Caches belong to the
+ * system, not to threads: a thread that exits with nodes still in mailboxes
+ * only gives its cache back, the nodes come home to it later, and the next
+ * thread to claim it uses them. A table entry for a dead system is never
+ * dereferenced (its node id matches no live system); when it is dropped its
+ * cache is handed back only if the registry still holds that system.
+ *
+ * Lifetime: slabs of both kinds are freed when the system is destroyed,
+ * after every mailbox was emptied; the caches hang off worker 0's pool so
+ * that they live exactly as long as the worker pools.
+ *
+ * Heap nodes: values larger than a pool node (MSG_INLINE_MAX) or, from a
+ * non-worker thread, than EXT_VALUE_MAX; non-worker senders when all caches
+ * are held or memory is short. Malloc'd at the exact size, freed on
+ * release. This file does not decide when a node is released (see
  * mailbox.h and actor.c). */
+#include <assert.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +58,73 @@
 
 #define POOL_SLAB_NODES 256
 #define POOL_BATCH 64
+
+#define EXT_NODE_SIZE 64
+#define EXT_VALUE_MAX (EXT_NODE_SIZE - sizeof(struct casty_msg))
+#define EXT_SLAB_NODES 512
+#define EXT_SLAB_BYTES ((size_t)EXT_SLAB_NODES * EXT_NODE_SIZE) /* also its alignment */
+#define EXT_WORDS (EXT_SLAB_NODES / 64)                         /* bitmap words */
+#define EXT_HEAD_NODES 2        /* the slab header's room, in nodes */
+#define EXT_MAX 64              /* caches per system; more senders get heap nodes */
+#define EXT_TLS_WAYS 4          /* systems a thread sends into without re-claiming */
+#define EXT_PENDING 16          /* a worker's table of released nodes, by slab */
+#define EXT_SCAN 8              /* slabs looked at for free nodes before carving one */
+#define EXT_SETTLE 64           /* free nodes that end the look at once */
+#define EXT_MIN 8               /* fewer free nodes than this: carve a new slab */
+
+/* The head of an external slab (its first EXT_HEAD_NODES nodes). */
+struct ext_slab {
+    /* atomic: nodes given back (bit i = node i), ORed by any thread,
+     * exchanged to 0 by the holder */
+    uint64_t returned[EXT_WORDS];
+    /* holder only */
+    alignas(CACHE_LINE) struct ext_slab *next; /* ring of the cache's slabs */
+};
+static_assert(sizeof(struct ext_slab) <= EXT_HEAD_NODES * EXT_NODE_SIZE, "head fits");
+static_assert(sizeof(struct casty_msg) % 16 == 0 && EXT_NODE_SIZE % 16 == 0, "payload aligned");
+static_assert(EXT_VALUE_MAX <= MSG_INLINE_MAX, "an external node is a small pool node");
+
+/* One external cache. Everything but `claimed` belongs to the thread holding
+ * it; the holder changes only through `claimed` (release store when handed
+ * back, CAS when claimed), which orders the state between holders. */
+struct pool_ext {
+    uint64_t avail[EXT_WORDS]; /* free nodes of cur taken by the holder */
+    struct ext_slab *cur;      /* the slab allocated from; NULL before the first */
+    uint32_t word;             /* avail[0..word) are empty */
+    uint32_t nslabs;
+    uint32_t claimed; /* atomic: 1 while a thread holds it */
+};
+
+/* A system's external caches. Entries are only ever added, under lock. */
+struct pool_ext_set {
+    pthread_mutex_t lock; /* claiming and adding */
+    uint32_t n;
+    struct pool_ext *caches[EXT_MAX];
+};
+
+/* A worker's bits of released external nodes of one slab, not yet ORed in. */
+struct pool_ext_pending {
+    struct ext_slab *slab;
+    uint32_t count;
+    uint64_t bits[EXT_WORDS];
+};
+
+/* A thread's table: the cache it holds in the system with this node id (or
+ * NULL: none was free, heap nodes). node 0 = empty entry. */
+struct ext_binding {
+    uint64_t node;
+    struct pool_ext *cache;
+};
+
+static _Thread_local struct ext_binding ext_tls[EXT_TLS_WAYS];
+static _Thread_local uint32_t ext_tls_victim;
+static _Thread_local bool ext_tls_keyed;
+
+/* Set once (pthread_once): the key whose destructor hands a thread's caches
+ * back when it exits. */
+static pthread_once_t ext_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ext_key;
+static bool ext_key_ok;
 
 static struct casty_msg *heap_node(size_t size)
 {
@@ -57,14 +160,274 @@ static int pool_grow(struct worker *w)
     return 0;
 }
 
+/* ---- external slabs ---------------------------------------------------------------- */
+
+static struct ext_slab *ext_slab_of(const struct casty_msg *m)
+{
+    return (struct ext_slab *)((uintptr_t)m & ~(uintptr_t)(EXT_SLAB_BYTES - 1));
+}
+
+static uint32_t ext_index_of(const struct casty_msg *m)
+{
+    return (uint32_t)(((uintptr_t)m & (EXT_SLAB_BYTES - 1)) / EXT_NODE_SIZE);
+}
+
+/* Gives one node back to its slab. Any thread. (Out of line, as are the
+ * other external paths called from casty__msg_alloc and _release, to keep
+ * the workers' paths through those two as short as they were.) */
+__attribute__((noinline)) static void ext_give_back(struct casty_msg *m)
+{
+    uint32_t i = ext_index_of(m);
+    /* Full barrier (lock or): publishes the node's release to the holder's
+     * exchange in ext_take_slab. */
+    ck_pr_or_64(&ext_slab_of(m)->returned[i / 64], 1ull << (i % 64));
+}
+
+/* ORs a worker's pending bits into their slab. Owner worker only. */
+static void ext_pending_flush(struct pool_ext_pending *e)
+{
+    if (e->count == 0)
+        return;
+    for (uint32_t w = 0; w < EXT_WORDS; w++)
+        if (e->bits[w]) {
+            /* Full barrier (lock or): as in ext_give_back, for the batch. */
+            ck_pr_or_64(&e->slab->returned[w], e->bits[w]);
+            e->bits[w] = 0;
+        }
+    e->count = 0;
+}
+
+__attribute__((noinline)) static void ext_pending_add(struct pool *p, struct casty_msg *m)
+{
+    struct ext_slab *s = ext_slab_of(m);
+    struct pool_ext_pending *e = &p->ext_pending[((uintptr_t)s / EXT_SLAB_BYTES) % EXT_PENDING];
+    if (e->slab != s) {
+        ext_pending_flush(e);
+        e->slab = s;
+    }
+    uint32_t i = ext_index_of(m);
+    e->bits[i / 64] |= 1ull << (i % 64);
+    if (++e->count >= POOL_BATCH)
+        ext_pending_flush(e);
+}
+
+static uint32_t ext_returned_count(struct ext_slab *s)
+{
+    uint32_t n = 0;
+    for (uint32_t w = 0; w < EXT_WORDS; w++)
+        n += (uint32_t)__builtin_popcountll(load_relaxed(&s->returned[w]));
+    return n;
+}
+
+/* Makes s the cache's current slab, taking the nodes given back to it. */
+static void ext_take_slab(struct pool_ext *c, struct ext_slab *s)
+{
+    for (uint32_t w = 0; w < EXT_WORDS; w++)
+        /* Full barrier (xchg): acquires the releases ORed in. */
+        c->avail[w] = load_relaxed(&s->returned[w]) ? ck_pr_fas_64(&s->returned[w], 0) : 0;
+    c->cur = s;
+    c->word = 0;
+}
+
+static int ext_carve(struct pool_ext *c)
+{
+    struct ext_slab *s = aligned_alloc(EXT_SLAB_BYTES, EXT_SLAB_BYTES);
+    if (s == NULL)
+        return CASTY_ENOMEM;
+    unsigned char *base = (unsigned char *)s;
+    for (uint32_t i = EXT_HEAD_NODES; i < EXT_SLAB_NODES; i++)
+        ((struct casty_msg *)(void *)(base + (size_t)i * EXT_NODE_SIZE))->owner = POOL_EXT_OWNER;
+    for (uint32_t w = 0; w < EXT_WORDS; w++)
+        c->avail[w] = ~0ull;
+    c->avail[0] &= ~((1ull << EXT_HEAD_NODES) - 1);
+    memset(s->returned, 0, sizeof s->returned);
+    if (c->cur) {
+        s->next = c->cur->next;
+        c->cur->next = s;
+    } else {
+        s->next = s;
+    }
+    c->cur = s;
+    c->word = 0;
+    c->nslabs++;
+    return 0;
+}
+
+/* Moves the cache onto the slab with the most nodes given back among the
+ * next few in its ring (the first with EXT_SETTLE will do), or onto a new
+ * slab when none has EXT_MIN. Holder only; avail is empty. */
+static int ext_refill(struct pool_ext *c)
+{
+    struct ext_slab *s = c->cur, *best = NULL;
+    uint32_t best_n = 0;
+    for (uint32_t i = 0; s && i < EXT_SCAN && i < c->nslabs; i++) {
+        s = s->next; /* the last one looked at may be cur itself */
+        uint32_t n = ext_returned_count(s);
+        if (n > best_n) {
+            best = s;
+            best_n = n;
+            if (n >= EXT_SETTLE)
+                break;
+        }
+    }
+    if (best_n < EXT_MIN) {
+        if (ext_carve(c) == 0)
+            return 0;
+        if (best_n == 0)
+            return CASTY_ENOMEM;
+    }
+    ext_take_slab(c, best);
+    return 0;
+}
+
+/* A free node of the cache, or NULL when out of memory. Holder only. */
+static struct casty_msg *ext_take(struct pool_ext *c)
+{
+    for (;;) {
+        for (; c->word < EXT_WORDS; c->word++) {
+            uint64_t b = c->avail[c->word];
+            if (b) {
+                c->avail[c->word] = b & (b - 1);
+                uint32_t i = c->word * 64 + (uint32_t)__builtin_ctzll(b);
+                return (struct casty_msg *)(void *)((unsigned char *)c->cur +
+                                                    (size_t)i * EXT_NODE_SIZE);
+            }
+        }
+        if (ext_refill(c) != 0)
+            return NULL;
+    }
+}
+
+/* ---- which cache a thread holds -------------------------------------------------- */
+
+/* Claims a free cache of `sys`, adding one if none is free and there is
+ * room. NULL when none can be had. Any non-worker thread; rare (a thread's
+ * first send into a system). */
+static struct pool_ext *ext_claim(struct casty_system *sys)
+{
+    struct pool_ext_set *set = sys->workers[0].pool.ext;
+    if (set == NULL)
+        return NULL;
+    struct pool_ext *c = NULL;
+    pthread_mutex_lock(&set->lock);
+    for (uint32_t i = 0; i < set->n && c == NULL; i++)
+        /* Full barrier: acquires the previous holder's state, published by
+         * its release store in ext_unbind. */
+        if (ck_pr_cas_32(&set->caches[i]->claimed, 0, 1))
+            c = set->caches[i];
+    if (c == NULL && set->n < EXT_MAX) {
+        c = calloc(1, sizeof *c);
+        if (c) {
+            c->word = EXT_WORDS; /* nothing taken yet: the first take carves */
+            c->claimed = 1;
+            set->caches[set->n++] = c;
+        }
+    }
+    pthread_mutex_unlock(&set->lock);
+    return c;
+}
+
+/* Drops a table entry, handing its cache back if its system still lives
+ * (the registry's read lock keeps it alive meanwhile; a dead system's
+ * caches were freed with it). May nest in a caller's registry read lock
+ * (casty_tell), which glibc's reader-preferring default rwlock allows. */
+static void ext_unbind(struct ext_binding *b)
+{
+    if (b->cache) {
+        struct casty_system *sys = casty__system_acquire(b->node, NULL);
+        if (sys) {
+            /* Release: publishes our state of the cache to the next
+             * holder's CAS in ext_claim. */
+            store_release(&b->cache->claimed, 0u);
+            casty__system_release(sys);
+        }
+    }
+    b->node = 0;
+    b->cache = NULL;
+}
+
+static void ext_thread_exit(void *arg)
+{
+    struct ext_binding *table = arg;
+    for (uint32_t i = 0; i < EXT_TLS_WAYS; i++)
+        ext_unbind(&table[i]);
+    ext_tls_keyed = false; /* a send from a later destructor registers again */
+}
+
+static void ext_key_create(void)
+{
+    ext_key_ok = pthread_key_create(&ext_key, ext_thread_exit) == 0;
+}
+
+/* The calling thread's cache in `sys`, claimed now (the slow path of
+ * ext_cache). NULL: heap nodes for this thread in this system. */
+static struct pool_ext *ext_bind(struct casty_system *sys)
+{
+    if (!ext_tls_keyed) {
+        pthread_once(&ext_key_once, ext_key_create);
+        /* Without the key the cache stays held until the system goes. */
+        if (ext_key_ok)
+            pthread_setspecific(ext_key, ext_tls);
+        ext_tls_keyed = true;
+    }
+    struct ext_binding *b = NULL;
+    for (uint32_t i = 0; i < EXT_TLS_WAYS && b == NULL; i++)
+        if (ext_tls[i].node == 0)
+            b = &ext_tls[i];
+    if (b == NULL) {
+        b = &ext_tls[ext_tls_victim++ % EXT_TLS_WAYS];
+        ext_unbind(b);
+    }
+    b->cache = ext_claim(sys);
+    b->node = sys->node;
+    return b->cache;
+}
+
+static inline struct pool_ext *ext_cache(struct casty_system *sys)
+{
+    uint64_t node = sys->node;
+    for (uint32_t i = 0; i < EXT_TLS_WAYS; i++)
+        if (ext_tls[i].node == node)
+            return ext_tls[i].cache;
+    return ext_bind(sys);
+}
+
+__attribute__((noinline)) static struct casty_msg *ext_alloc(struct casty_system *sys,
+                                                              size_t size)
+{
+    struct pool_ext *c = ext_cache(sys);
+    struct casty_msg *m = c ? ext_take(c) : NULL;
+    return m ? m : heap_node(size);
+}
+
+static void ext_set_destroy(struct pool_ext_set *set)
+{
+    for (uint32_t i = 0; i < set->n; i++) {
+        struct pool_ext *c = set->caches[i];
+        struct ext_slab *s = c->cur;
+        for (uint32_t j = 0; j < c->nslabs; j++) {
+            struct ext_slab *next = s->next;
+            free(s);
+            s = next;
+        }
+        free(c);
+    }
+    pthread_mutex_destroy(&set->lock);
+    free(set);
+}
+
+/* ---- allocation and release ------------------------------------------------------ */
+
 /* Returns a node able to hold `size` bytes, its data pointing at payload[],
  * or NULL when out of memory. `w` is the calling thread's worker if it
- * belongs to `sys`, else NULL. */
+ * belongs to `sys`, else NULL: then the thread's cache in `sys` (a heap
+ * node without a system: the tests of mailbox.h). */
 struct casty_msg *casty__msg_alloc(struct casty_system *sys, struct worker *w, size_t size)
 {
-    (void)sys;
     struct casty_msg *m;
-    if (w == NULL || size > MSG_INLINE_MAX) {
+    if (w == NULL) {
+        m = (sys && size <= EXT_VALUE_MAX) ? ext_alloc(sys, size) : heap_node(size);
+    } else if (size > MSG_INLINE_MAX) {
         m = heap_node(size);
     } else {
         struct pool *p = &w->pool;
@@ -116,8 +479,9 @@ static void outbox_flush(struct worker *w, uint32_t owner)
 }
 
 /* Releases a node after its value is done with: drops the value, then
- * returns the node to its pool. `w` is the releasing worker (NULL during
- * system destruction, when pool nodes are simply abandoned to their slabs). */
+ * returns the node to its pool. `w` is the releasing worker, NULL for any
+ * other thread (a dead letter at send time; system destruction, when worker
+ * nodes are simply abandoned to their slabs). */
 void casty__msg_release(struct worker *w, struct casty_msg *m)
 {
     casty__msg_drop_value(m);
@@ -125,11 +489,18 @@ void casty__msg_release(struct worker *w, struct casty_msg *m)
         free(m);
         return;
     }
-    if (w == NULL)
+    if (w == NULL) {
+        if (m->owner == POOL_EXT_OWNER)
+            ext_give_back(m);
         return;
+    }
     if (m->owner == w->index) {
         m->next = w->pool.free;
         w->pool.free = m;
+        return;
+    }
+    if (m->owner == POOL_EXT_OWNER) {
+        ext_pending_add(&w->pool, m);
         return;
     }
     struct pool_outbox *o = &w->pool.outbox[m->owner];
@@ -143,21 +514,40 @@ void casty__msg_release(struct worker *w, struct casty_msg *m)
         outbox_flush(w, m->owner);
 }
 
+/* Sets up w's pool (w->index and w->sys already set; worker 0 first, whose
+ * pool also creates the system's set of external caches). */
 int casty__pool_init(struct worker *w, uint32_t nworkers)
 {
-    memset(&w->pool, 0, sizeof w->pool);
-    w->pool.outbox = calloc(nworkers, sizeof(struct pool_outbox));
-    return w->pool.outbox ? 0 : CASTY_ENOMEM;
+    struct pool *p = &w->pool;
+    memset(p, 0, sizeof *p);
+    p->outbox = calloc(nworkers, sizeof(struct pool_outbox));
+    p->ext_pending = calloc(EXT_PENDING, sizeof(struct pool_ext_pending));
+    if (p->outbox == NULL || p->ext_pending == NULL)
+        return CASTY_ENOMEM;
+    if (w->index != 0) {
+        p->ext = w->sys->workers[0].pool.ext;
+        return 0;
+    }
+    p->ext = calloc(1, sizeof *p->ext);
+    if (p->ext == NULL)
+        return CASTY_ENOMEM;
+    pthread_mutex_init(&p->ext->lock, NULL);
+    return 0;
 }
 
-/* Returns every outbox to its owner (called when a worker goes idle). */
+/* Returns every outbox to its owner and every external node released to its
+ * slab (called when a worker goes idle, and when it exits). */
 void casty__pool_flush(struct worker *w)
 {
     for (uint32_t i = 0; i < w->sys->nworkers; i++)
         if (i != w->index)
             outbox_flush(w, i);
+    for (uint32_t i = 0; i < EXT_PENDING; i++)
+        ext_pending_flush(&w->pool.ext_pending[i]);
 }
 
+/* Frees w's slabs; worker 0's also frees the external caches. Single-
+ * threaded, after every mailbox was emptied (casty__cells_destroy). */
 void casty__pool_destroy(struct worker *w)
 {
     struct pool *p = &w->pool;
@@ -165,5 +555,8 @@ void casty__pool_destroy(struct worker *w)
         free(p->slabs[i]);
     free(p->slabs);
     free(p->outbox);
+    free(p->ext_pending);
+    if (w->index == 0 && p->ext)
+        ext_set_destroy(p->ext);
     memset(p, 0, sizeof *p);
 }
