@@ -366,13 +366,14 @@ int casty__peer_for_address(struct casty_remote *rm, const char *host, uint16_t 
 void casty__peer_learn(struct casty_remote *rm, struct peer *p, uint64_t node,
                        uint64_t incarnation)
 {
-    (void)rm;
     pthread_rwlock_rdlock(&casty__routes_lock);
     bool same = p->node == node;
     pthread_rwlock_unlock(&casty__routes_lock);
     if (same)
         return;
     pthread_rwlock_wrlock(&casty__routes_lock);
+    if (p->node != 0 && p->node != node)
+        rm->retired[rm->nretired++ % REMOTE_RETIRED] = p->node;
     p->node = node;
     p->incarnation = incarnation;
     pthread_rwlock_unlock(&casty__routes_lock);
@@ -446,6 +447,46 @@ static void drop_heap(const casty_type_t *type, void *heap_value)
     }
 }
 
+/* A copy-in send that was accepted owns what the value owned (the local
+ * path drops its copy after delivery): the bytes went out encoded, so drop
+ * a copy of the caller's value now. */
+static void drop_copy(const casty_type_t *type, const void *value)
+{
+    if (type->drop == NULL || type->size == 0)
+        return;
+    void *copy = malloc(type->size);
+    if (copy == NULL)
+        return; /* cannot happen for real types; leaks rather than corrupts */
+    memcpy(copy, value, type->size);
+    type->drop(copy);
+    free(copy);
+}
+
+/* A node that an address's peer had before it restarted (under the routes
+ * lock). */
+static bool retired(const struct casty_remote *rm, uint64_t node)
+{
+    for (uint32_t i = 0; i < REMOTE_RETIRED; i++)
+        if (rm->retired[i] == node)
+            return true;
+    return false;
+}
+
+bool casty__remote_knows(uint64_t node, bool *gone)
+{
+    bool known = false;
+    *gone = false;
+    pthread_rwlock_rdlock(&casty__routes_lock);
+    for (struct casty_remote *r = remotes; r && !known; r = r->next_remote) {
+        if (casty__peer_by_node(r, node))
+            known = true;
+        else if (retired(r, node))
+            known = *gone = true;
+    }
+    pthread_rwlock_unlock(&casty__routes_lock);
+    return known;
+}
+
 int casty__remote_tell(struct casty_system *via, casty_ref_t to, const casty_type_t *type,
                        const void *value, void *heap_value, bool any)
 {
@@ -461,6 +502,22 @@ int casty__remote_tell(struct casty_system *via, casty_ref_t to, const casty_typ
             rm = r;
     }
     if (p == NULL) {
+        /* A node that was replaced by a restart at its address: its actors
+         * are gone, so this is a dead letter (of the system that knew it). */
+        struct casty_remote *knew = NULL;
+        if (via && via->remote && retired(via->remote, to.node))
+            knew = via->remote;
+        for (struct casty_remote *r = remotes; knew == NULL && any && r; r = r->next_remote)
+            if (retired(r, to.node))
+                knew = r;
+        if (knew) {
+            casty__note_dead_letter(knew->sys, type, to);
+            pthread_rwlock_unlock(&casty__routes_lock);
+            drop_heap(type, heap_value);
+            if (heap_value == NULL)
+                drop_copy(type, value);
+            return 0;
+        }
         pthread_rwlock_unlock(&casty__routes_lock);
         if (!any)
             return 1;
@@ -492,6 +549,8 @@ int casty__remote_tell(struct casty_system *via, casty_ref_t to, const casty_typ
 out:
     pthread_rwlock_unlock(&casty__routes_lock);
     drop_heap(type, heap_value); /* encoded, or refused: tell_move consumes in every case */
+    if (rc == 0 && heap_value == NULL)
+        drop_copy(type, value); /* accepted: consumed, as a local casty_tell's copy is */
     return rc;
 }
 

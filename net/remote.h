@@ -1,7 +1,7 @@
 /* Internal (not installed). What the runtime calls in net/: starting and
  * stopping a system's transport, and handing it messages for refs of other
- * nodes. These three calls are the only places runtime/ reaches up into
- * net/ (system.c and message.c): the transport is part of a system the way
+ * nodes. These calls are the only places runtime/ reaches up into net/
+ * (system.c, message.c, and actor.c's death watch): the transport is part of a system the way
  * its reactor is, and casty_tell, which takes no system argument, must be
  * able to route a ref of another node. */
 #ifndef CASTY_NET_REMOTE_H
@@ -38,6 +38,10 @@ void casty__remote_free(struct casty_system *sys);
  * CASTY_ENOMEM. */
 int casty__remote_tell(struct casty_system *via, casty_ref_t to, const casty_type_t *type,
                        const void *value, void *heap_value, bool any);
+
+/* Whether a transport of this process knows `node` as a peer; *gone is set
+ * when it knew it and the node has since been replaced by a restart. */
+bool casty__remote_knows(uint64_t node, bool *gone);
 
 /* A type was used locally in a remote-enabled system: remember it so that
  * messages of that type from other nodes decode. Cheap when already known. */

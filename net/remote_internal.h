@@ -33,6 +33,9 @@
 /* How long shutdown waits for what was sent to reachable peers to be
  * written to their sockets. */
 #define REMOTE_DRAIN_MS 2000u
+/* Node ids remembered per system after their address restarted with a new
+ * one: messages to them are dead letters rather than "unknown node". */
+#define REMOTE_RETIRED 64u
 
 /* A growable byte buffer. */
 struct rbuf {
@@ -83,6 +86,7 @@ struct lane {
     uint32_t gen;          /* connection generation: completions of older ones are ignored */
     uint32_t ops;          /* io requests in flight for this connection */
     bool sending;
+    bool flush_pending;    /* a flush message to itself is on its way */
     uint64_t conn_node;    /* node id the current connection's WELCOME gave */
     uint8_t nonce[CASTY__WIRE_NONCE];
     struct sockaddr_storage sa;
@@ -164,6 +168,8 @@ struct casty_remote {
     /* under the routes lock */
     struct peer **peers;
     uint32_t npeers, peers_cap;
+    uint64_t retired[REMOTE_RETIRED]; /* ring of replaced node ids */
+    uint32_t nretired;
     /* lock-free reads, inserts under a mutex (remote.c) */
     struct type_entry *types; /* open addressing by id; cap a power of two */
     uint32_t ntypes, types_cap;

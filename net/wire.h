@@ -58,7 +58,7 @@
  *     8   8   reply_to.actor
  *     16  8   tag       echoed in the answer
  *     24  2   path_len  1..255
- *     26  ..  path      "/user/a/b" (no NUL)
+ *     26  ..  path      "/a/b", as casty_lookup takes it (no NUL)
  *
  * HEARTBEAT (7) and HEARTBEAT_ACK (8), the control lane's keep-alive
  * (reserved for the failure detector):

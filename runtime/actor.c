@@ -24,6 +24,7 @@
 
 #include "atomics.h"
 #include "internal.h"
+#include "remote.h"
 #include "mailbox.h"
 #include "timers.h"
 
@@ -546,6 +547,9 @@ int casty_ctx_watch(casty_ctx_t *ctx, casty_ref_t target)
 {
     if (ctx == NULL || casty_ref_is_none(target))
         return CASTY_EINVAL;
+    bool gone;
+    if (target.node != ctx->sys->node && casty__remote_knows(target.node, &gone) && !gone)
+        return CASTY_ENOTSUP; /* across nodes: needs the cluster's failure detector */
     struct cell_ext *e = casty__cell_ext(ctx->cell);
     if (e == NULL || set_add(&e->watching, target) != 0)
         return CASTY_ENOMEM;

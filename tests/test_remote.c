@@ -414,7 +414,7 @@ static casty_behavior_t *text_sender_recv(casty_ctx_t *ctx, const casty_msg_t *m
     casty_ref_t target = *(casty_ref_t *)state;
     if (!casty_msg_is(msg, RGo))
         return casty_unhandled();
-    RText v = {"hello over the wire"};
+    RText v = {strdup("hello over the wire")}; /* consumed by the send, as locally */
     casty_tell(target, &RText_type, &v);
     RText *heap = malloc(sizeof *heap);
     heap->text = strdup("moved over the wire");
@@ -557,6 +557,26 @@ static void count_dead(const casty_type_t *event_type, const void *event, void *
         latch_add(arg, 1);
 }
 
+/* Watches the ref it is sent: adds 1 when casty_ctx_watch says ENOTSUP,
+ * 1000 when a Terminated arrives. */
+CASTY_MESSAGE(RWatch, casty_ref_t target;);
+
+static casty_behavior_t *watcher_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    latch_t *l = *(latch_t **)state;
+    const RWatch *wt = casty_msg_as(msg, RWatch);
+    if (wt) {
+        if (casty_ctx_watch(ctx, wt->target) == CASTY_ENOTSUP)
+            latch_add(l, 1);
+        return casty_same();
+    }
+    if (casty_msg_is(msg, casty_terminated_t)) {
+        latch_add(l, 1000);
+        return casty_same();
+    }
+    return casty_unhandled();
+}
+
 Test(remote, a_peer_that_stops_gives_dead_letters_then_a_new_one_is_reached)
 {
     casty_system_t *a = node(), *b = node();
@@ -602,6 +622,20 @@ Test(remote, a_peer_that_stops_gives_dead_letters_then_a_new_one_is_reached)
     latch_t pongs3 = LATCH_INIT;
     CASTY_TELL(spawn_pinger(a, echo2, 100, &pongs3, &bad), RGo);
     cr_assert_eq(latch_wait(&pongs3, 100, WAIT_MS), 100);
+    /* The old node's refs are dead letters now (its address has a new
+     * node); watching across nodes is refused, a replaced node is gone. */
+    uint64_t before = latch_get(&dead);
+    CASTY_TELL(spawn_pinger(a, echo, 5, &pongs2, &bad), RGo);
+    cr_assert_eq(latch_wait(&dead, before + 5, WAIT_MS), before + 5);
+    latch_t watch_rc = LATCH_INIT;
+    casty_ref_t targets[2] = {echo2, echo};
+    casty_ref_t w;
+    latch_t *wl = &watch_rc;
+    cr_assert_eq(casty_spawn(a, casty_receive(watcher_recv, &wl, sizeof wl), NULL, NULL, &w), 0);
+    CASTY_TELL(w, RWatch, .target = targets[0]);
+    cr_assert_eq(latch_wait(&watch_rc, 1, WAIT_MS), 1, "watching a remote actor: ENOTSUP");
+    CASTY_TELL(w, RWatch, .target = targets[1]);
+    cr_assert_eq(latch_wait(&watch_rc, 1001, WAIT_MS), 1001, "a replaced node's actor: Terminated");
     casty_system_shutdown(a);
     casty_system_shutdown(b2);
 }

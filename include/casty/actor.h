@@ -178,7 +178,10 @@ int casty_ctx_stop(casty_ctx_t *ctx, casty_ref_t ref);
  * a ref that is already stopped delivers it at once. Watching twice is one
  * watch. After casty_ctx_unwatch no casty_terminated_t for target is
  * delivered, even one already on its way. Returns 0 or CASTY_EINVAL /
- * CASTY_ENOMEM. */
+ * CASTY_ENOMEM, or CASTY_ENOTSUP for an actor of another node (remote
+ * death watch comes with the cluster's failure detector; a ref of a node
+ * that has been replaced by a restart is already stopped and is watched
+ * as such). */
 int casty_ctx_watch(casty_ctx_t *ctx, casty_ref_t target);
 int casty_ctx_unwatch(casty_ctx_t *ctx, casty_ref_t target);
 

@@ -37,7 +37,8 @@ extern "C" {
     X(EPROTO, -EPROTO, "protocol error")                                       \
     X(EMSGSIZE, -EMSGSIZE, "message larger than the maximum frame")            \
     X(ECONNREFUSED, -ECONNREFUSED, "connection refused by the peer")           \
-    X(EACCES, -EACCES, "authentication failed")
+    X(EACCES, -EACCES, "authentication failed")                                \
+    X(ENOTSUP, -ENOTSUP, "not supported")
 
 enum casty_error {
 #define CASTY_ERR_ENUM_(name, value, text) CASTY_##name = (value),

@@ -10,6 +10,11 @@
  * ("/pong") on a node given by address. After that, refs travel inside
  * messages: a ref received from a node works for replies as it is.
  *
+ * A ref of a node that has been replaced by a restart at its address gives
+ * dead letters; a ref of a node no system here has met gives
+ * CASTY_ESHUTDOWN, as a ref of a local system that has shut down does.
+ * Watching an actor of another node is not supported yet (CASTY_ENOTSUP).
+ *
  * Delivery is at-most-once and ordered per sender-receiver pair (each
  * system sends on its own connection to each peer). Connections open on the
  * first send, are kept, and are re-opened with backoff after a failure;
@@ -54,7 +59,7 @@ typedef struct casty_remote_config {
      * know it (HMAC-SHA512-256 challenge-response) before any message is
      * accepted. NULL = the file's [cluster] secret, else none. Copied. */
     const char *secret;
-    /* Largest frame (a message plus 32 bytes of header) sent or accepted;
+    /* Largest frame (a message's value plus 24 bytes of header) sent or accepted;
      * 0 = 16 MiB. At least 4096. */
     uint32_t max_frame;
     /* Messages held per peer while it is unreachable (and not yet written);
@@ -72,10 +77,12 @@ void casty_remote_config_init(casty_remote_config_t *config);
 int casty_system_address(const casty_system_t *sys, char *host, size_t host_len, uint16_t *port);
 
 /* Lets `sys` decode messages of `type` arriving from other nodes. Types the
- * system sends to other nodes are registered automatically. Idempotent.
+ * system sends to other nodes, or sends locally, are registered
+ * automatically; register the types it only ever receives. Idempotent.
  * Returns 0 (also for a system without remoting, where it does nothing),
- * CASTY_EINVAL, CASTY_EEXIST (another descriptor with the same name, i.e.
- * the same wire id), CASTY_ENOMEM. Any thread. */
+ * CASTY_EINVAL, CASTY_ENOTSERIALIZABLE (a type that cannot cross),
+ * CASTY_EEXIST (another descriptor with the same name, i.e. the same wire
+ * id), CASTY_ENOMEM (more than 2047 types). Any thread. */
 int casty_register_type(casty_system_t *sys, const casty_type_t *type);
 
 /* Resolves `path` ("/pong", "/manager/alice") on the node listening at
@@ -95,7 +102,9 @@ CASTY_MESSAGE_DECLARE(casty_remote_resolved_t, casty_ref_t ref; int32_t rc; uint
                       uint64_t tag;);
 
 /* Non-blocking lookup, for actors: the answer arrives at reply_to as a
- * casty_remote_resolved_t carrying `tag`. Returns 0 or CASTY_EINVAL. */
+ * casty_remote_resolved_t carrying `tag` (none when the peer cannot be
+ * reached: use a timer). Returns 0, CASTY_EINVAL, CASTY_ENOMEM or
+ * CASTY_ESHUTDOWN. */
 int casty_remote_lookup_async(casty_system_t *sys, const char *address, const char *path,
                               casty_ref_t reply_to, uint64_t tag);
 
