@@ -1,5 +1,6 @@
 /* The inbound side of remoting: the listener actor, which accepts
- * connections on the reactor, and one actor per accepted connection, which
+ * connections on the reactor (multishot accept where the kernel has it, one
+ * accept at a time where it does not), and one actor per accepted connection, which
  * runs the accepting half of the handshake (checks version, system name and
  * the shared secret; answers WELCOME or REFUSE), then decodes frames and
  * delivers each USER message to its local recipient, answers RESOLVE
@@ -374,11 +375,21 @@ static casty_behavior_t *conn_setup(casty_ctx_t *ctx, void *arg)
 
 /* ---- the listener ----------------------------------------------------------------------- */
 
-static void accept_next(struct casty_remote *rm, casty_ref_t self)
+/* The listener's state: multishot accept (one request, a completion per
+ * connection) where the kernel has it, else one accept request at a time. */
+struct listener {
+    struct casty_remote *rm;
+    bool single;  /* the kernel refused multishot accept */
+    bool got_one; /* the multishot request produced a connection */
+};
+
+static void accept_next(struct listener *li, casty_ref_t self)
 {
+    struct casty_remote *rm = li->rm;
     if (load_acquire(&rm->closing))
         return;
-    if (casty__remote_submit(rm, CASTY_IO_ACCEPT, rm->listen_fd, NULL, 0, OP_ACCEPT, self) != 0)
+    uint8_t op = li->single ? CASTY_IO_ACCEPT : CASTY_IO_ACCEPT_MULTI;
+    if (casty__remote_submit(rm, op, rm->listen_fd, NULL, 0, OP_ACCEPT, self) != 0)
         casty__remote_log(rm, "cannot accept connections any more");
 }
 
@@ -409,35 +420,45 @@ static void start_conn(struct casty_remote *rm, int fd)
 
 static casty_behavior_t *listener_receive(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
-    struct casty_remote *rm = *(struct casty_remote **)state;
+    struct listener *li = state;
+    struct casty_remote *rm = li->rm;
     const casty__io_done_t *d = casty_msg_as(msg, casty__io_done_t);
     if (d == NULL)
         return casty_unhandled();
     if (d->tag == OP_RETRY) {
-        accept_next(rm, casty_ctx_self(ctx));
+        accept_next(li, casty_ctx_self(ctx));
         return casty_same();
     }
     if (d->res >= 0) {
+        li->got_one = true;
         if (load_acquire(&rm->closing))
             close(d->res);
         else
             start_conn(rm, d->res);
-        accept_next(rm, casty_ctx_self(ctx));
+        if (li->single || !d->more)
+            accept_next(li, casty_ctx_self(ctx));
     } else if (!load_acquire(&rm->closing)) {
+        if (!li->single && d->res == -EINVAL && !li->got_one) {
+            /* A kernel without multishot accept: one request at a time. */
+            li->single = true;
+            accept_next(li, casty_ctx_self(ctx));
+            return casty_same();
+        }
         /* EMFILE and friends: try again a little later rather than spin. */
         casty__remote_log(rm, "accept failed: %s", casty_strerror(d->res));
         struct casty__io_req q = {.op = CASTY_IO_TIMEOUT, .fd = -1, .timeout_ns = 100000000u,
                                   .tag = OP_RETRY, .reply_to = casty_ctx_self(ctx)};
-        casty__reactor_submit(rm->sys->reactor, &q);
+        if (d->more == 0)
+            casty__reactor_submit(rm->sys->reactor, &q);
     }
     return casty_same();
 }
 
 static casty_behavior_t *listener_setup(casty_ctx_t *ctx, void *arg)
 {
-    struct casty_remote *rm = *(struct casty_remote **)arg;
-    accept_next(rm, casty_ctx_self(ctx));
-    return casty_receive(listener_receive, &rm, sizeof rm);
+    struct listener li = {.rm = *(struct casty_remote **)arg};
+    accept_next(&li, casty_ctx_self(ctx));
+    return casty_receive(listener_receive, &li, sizeof li);
 }
 
 casty_behavior_t *casty__listener_behavior(struct casty_remote *rm)

@@ -135,6 +135,7 @@ static bool valid_request(const struct casty__io_req *q)
     case CASTY_IO_FDATASYNC:
     case CASTY_IO_CLOSE:
     case CASTY_IO_ACCEPT:
+    case CASTY_IO_ACCEPT_MULTI:
         return q->fd >= 0;
     case CASTY_IO_READ:
     case CASTY_IO_WRITE:
@@ -256,6 +257,9 @@ static void prep_request(struct io_uring_sqe *sqe, struct op *op)
         op->addrlen = (socklen_t)q->len;
         io_uring_prep_accept(sqe, q->fd, q->buf, q->buf ? &op->addrlen : NULL, SOCK_CLOEXEC);
         break;
+    case CASTY_IO_ACCEPT_MULTI:
+        io_uring_prep_multishot_accept(sqe, q->fd, NULL, NULL, SOCK_CLOEXEC);
+        break;
     case CASTY_IO_RECV:
         io_uring_prep_recv(sqe, q->fd, q->buf, q->len, 0);
         break;
@@ -356,8 +360,28 @@ static void complete_request(struct op *op, int32_t res, bool deliver)
     free(op);
 }
 
-static void handle_cqe(struct casty_reactor *r, uint64_t ud, int32_t res, bool closing)
+/* One completion of a multishot request that goes on: delivered, and the
+ * op stays in flight. */
+static void deliver_more(struct op *op, int32_t res, bool deliver)
 {
+    if (!deliver)
+        return;
+    casty__io_done_t done;
+    memset(&done, 0, sizeof done);
+    done.tag = op->req.tag;
+    done.res = res;
+    done.op = op->req.op;
+    done.more = 1;
+    (void)casty_tell(op->req.reply_to, &casty__io_done_t_type, &done);
+}
+
+static void handle_cqe(struct casty_reactor *r, uint64_t ud, int32_t res, uint32_t flags,
+                       bool closing)
+{
+    if ((ud & UD_TAG_MASK) == UD_OP && (flags & IORING_CQE_F_MORE)) {
+        deliver_more((struct op *)(uintptr_t)ud, res, !closing);
+        return;
+    }
     r->outstanding--;
     switch (ud & UD_TAG_MASK) {
     case UD_OP:
@@ -395,7 +419,7 @@ static void wait_and_reap(struct casty_reactor *r, bool closing)
     unsigned head, n = 0;
     io_uring_for_each_cqe(&r->ring, head, cqe)
     {
-        handle_cqe(r, cqe->user_data, cqe->res, closing);
+        handle_cqe(r, cqe->user_data, cqe->res, cqe->flags, closing);
         n++;
     }
     io_uring_cq_advance(&r->ring, n);

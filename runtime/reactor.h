@@ -32,6 +32,11 @@ enum casty__io_op {
     CASTY_IO_CONNECT,
     CASTY_IO_CLOSE,
     CASTY_IO_TIMEOUT, /* completes after `timeout_ns` with res = 0 */
+    /* Multishot accept: one completion per accepted connection (res = the
+     * new fd, more = 1) until the last one (more = 0: an error, such as
+     * -EINVAL from a kernel without multishot accept, or the listening
+     * socket shut down), after which it must be submitted again. */
+    CASTY_IO_ACCEPT_MULTI,
 };
 
 /* One I/O request. Buffers (and the sockaddr for connect/accept) belong to
@@ -48,8 +53,8 @@ struct casty__io_req {
 };
 
 /* The completion message: res is the io_uring result (bytes, fd, 0, or
- * -errno). */
-CASTY_MESSAGE_DECLARE(casty__io_done_t, uint64_t tag; int32_t res; uint8_t op;);
+ * -errno); more = 1 when a multishot request goes on after this one. */
+CASTY_MESSAGE_DECLARE(casty__io_done_t, uint64_t tag; int32_t res; uint8_t op; uint8_t more;);
 
 /* Creates the io_uring and starts the reactor thread. Returns 0, or
  * CASTY_EIOURING when the kernel refuses io_uring (too old, or

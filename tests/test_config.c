@@ -236,3 +236,46 @@ Test(config, system_applies_file_settings_to_children_and_explicit_fields_win)
     cr_assert_eq(casty_system_shutdown(sys), 0);
     casty_config_free(cfg);
 }
+
+static casty_behavior_t *answer_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)msg;
+    (void)state;
+    return casty_same();
+}
+
+/* [cluster] secret reaches the transport: two systems loading the same file
+ * authenticate each other; one without it is refused. */
+Test(config, cluster_secret_is_used_by_remoting)
+{
+    parse_err("[cluster]\nsecret = \"\"\n", "casty.toml:2:10: secret must be 1..255 bytes");
+    casty_config_t *cfg = parse_ok("[cluster]\nhost = \"127.0.0.1\"\nsecret = \"s3cret\"\n");
+    cr_assert_str_eq(casty_config_cluster(cfg)->secret, "s3cret");
+    casty_remote_config_t remote;
+    casty_remote_config_init(&remote); /* host and secret from the file */
+    casty_system_config_t sc;
+    casty_system_config_init(&sc);
+    sc.name = "cfg";
+    sc.workers = 1;
+    sc.file = cfg;
+    sc.remote = &remote;
+    casty_system_t *a, *b, *plain;
+    cr_assert_eq(casty_system_create(&sc, &a), 0);
+    cr_assert_eq(casty_system_create(&sc, &b), 0);
+    sc.file = NULL;
+    cr_assert_eq(casty_system_create(&sc, &plain), 0);
+    cr_assert_eq(casty_spawn(b, casty_receive(answer_recv, NULL, 0), "x", NULL, NULL), 0);
+    char addr[96];
+    uint16_t port;
+    char host[64];
+    cr_assert_eq(casty_system_address(b, host, sizeof host, &port), 0);
+    snprintf(addr, sizeof addr, "%s:%u", host, port);
+    casty_ref_t ref;
+    cr_assert_eq(casty_remote_lookup(a, addr, "/x", 10000, &ref), 0);
+    cr_assert_eq(casty_remote_lookup(plain, addr, "/x", 10000, &ref), CASTY_EACCES);
+    casty_system_shutdown(a);
+    casty_system_shutdown(b);
+    casty_system_shutdown(plain);
+    casty_config_free(cfg);
+}
