@@ -17,7 +17,7 @@
 #include "atomics.h"
 #include "remote_internal.h"
 
-enum { OP_ACCEPT = 1, OP_RETRY = 2, OP_SEND = 3, OP_RECV = 4 };
+enum { OP_ACCEPT = 1, OP_RETRY = 2, OP_SEND = 3, OP_RECV = 4, OP_DEADLINE = 5 };
 #define RECV_MIN_ROOM (64u << 10)
 
 /* ---- connections ---------------------------------------------------------------------- */
@@ -323,7 +323,13 @@ static casty_behavior_t *conn_receive(casty_ctx_t *ctx, const casty_msg_t *msg, 
     if (d == NULL)
         return casty_unhandled();
     c->ops--;
-    if (c->state != CONN_CLOSING) {
+    if (d->tag == OP_DEADLINE && (c->state == CONN_HELLO || c->state == CONN_AUTH)) {
+        /* A client that has not finished its handshake by now is closed. */
+        casty__remote_log(c->rm, "closing a connection: no handshake after %u ms",
+                          REMOTE_HANDSHAKE_MS);
+        conn_close(c);
+    }
+    if (c->state != CONN_CLOSING && d->tag != OP_DEADLINE) {
         if (d->tag == OP_SEND) {
             c->sending = false;
             if (d->res < 0) {
@@ -364,6 +370,13 @@ static casty_behavior_t *conn_setup(casty_ctx_t *ctx, void *arg)
 {
     struct conn *c = *(struct conn **)arg;
     c->self = casty_ctx_self(ctx);
+    /* Counted in ops like the socket's requests: the connection's memory
+     * stays until the deadline has fired, even after an early close. */
+    struct casty__io_req q = {.op = CASTY_IO_TIMEOUT, .fd = -1,
+                              .timeout_ns = (uint64_t)REMOTE_HANDSHAKE_MS * 1000000u,
+                              .tag = OP_DEADLINE, .reply_to = c->self};
+    if (casty__reactor_submit(c->rm->sys->reactor, &q) == 0)
+        c->ops++;
     conn_recv(c);
     if (c->state == CONN_CLOSING && c->ops == 0) {
         conn_unlink(c);

@@ -30,7 +30,7 @@
 #include "atomics.h"
 #include "remote_internal.h"
 
-enum { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 3, OP_TIMER = 4 };
+enum { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 3, OP_TIMER = 4, OP_DEADLINE = 5 };
 
 /* "Write what has been appended": a lane's message to itself. */
 static const casty_type_t lane_flush_type = {"casty.remote.flush", 0, NULL, NULL, NULL,
@@ -238,6 +238,14 @@ static void start_connect(struct lane *l)
         return;
     }
     l->ops++;
+    /* A peer that never answers (a blackholed address, a frozen process,
+     * something else listening there) must not hold what waits for it:
+     * the connection has REMOTE_HANDSHAKE_MS to come up. Not counted in
+     * ops: a deadline of an older connection is recognised by its gen. */
+    struct casty__io_req q = {.op = CASTY_IO_TIMEOUT, .fd = -1,
+                              .timeout_ns = (uint64_t)REMOTE_HANDSHAKE_MS * 1000000u,
+                              .tag = TAG(l->gen, OP_DEADLINE), .reply_to = l->self};
+    casty__reactor_submit(l->rm->sys->reactor, &q);
 }
 
 static void send_hello(struct lane *l)
@@ -437,6 +445,14 @@ static void on_io(struct lane *l, const casty__io_done_t *d)
 {
     uint32_t gen = (uint32_t)(d->tag >> 8);
     uint8_t op = (uint8_t)(d->tag & 0xff);
+    if (op == OP_DEADLINE) {
+        if (gen == l->gen && (l->state == LANE_CONNECTING || l->state == LANE_HANDSHAKE)) {
+            casty__remote_log(l->rm, "connection to %s:%u not up after %u ms; closing",
+                              l->peer->host, l->peer->port, REMOTE_HANDSHAKE_MS);
+            lane_failed(l, CASTY_ETIMEDOUT);
+        }
+        return;
+    }
     if (op == OP_TIMER) {
         if (gen != l->gen || l->state != LANE_BACKOFF)
             return;

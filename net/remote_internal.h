@@ -33,6 +33,9 @@
 /* How long shutdown waits for what was sent to reachable peers to be
  * written to their sockets. */
 #define REMOTE_DRAIN_MS 2000u
+/* Time a connection has to complete its handshake (either side), connect
+ * included, before it counts as failed. */
+#define REMOTE_HANDSHAKE_MS 3000u
 /* Node ids remembered per system after their address restarted with a new
  * one: messages to them are dead letters rather than "unknown node". */
 #define REMOTE_RETIRED 64u

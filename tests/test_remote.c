@@ -547,6 +547,18 @@ Test(remote, garbage_and_oversize_frames_close_only_that_connection)
     casty_system_shutdown(b);
 }
 
+Test(remote, a_client_that_never_says_hello_is_closed)
+{
+    casty_system_t *b = node();
+    int fd = raw_connect(b);
+    uint64_t t0 = now_ns();
+    cr_assert(closed_by_peer(fd), "a silent connection was kept open");
+    /* The handshake deadline (3 s), not at once. */
+    cr_assert_geq(now_ns() - t0, 2000000000ull);
+    close(fd);
+    casty_system_shutdown(b);
+}
+
 /* ---- a peer that goes away -------------------------------------------------------- */
 
 static void count_dead(const casty_type_t *event_type, const void *event, void *arg)
