@@ -24,7 +24,7 @@ TEST_SRCS = $(wildcard tests/test_*.c)
 STRESS_SRCS = $(wildcard tests/test_stress_*.c)
 DEPS_STAMP = $(BUILD)/.deps-ok
 
-.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml fuzz-journal fuzz-wire scaling bench-compare
+.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml fuzz-journal fuzz-wire scaling bench-compare bench-remote
 .SUFFIXES:
 
 all: lib examples benches tools
@@ -140,6 +140,12 @@ asan: $(ASAN_DIR)/tests
 # ---- benchmarks ---------------------------------------------------------------
 bench: benches
 	./tools/run-bench.sh $(BUILD)/bench
+	$(MAKE) --no-print-directory bench-remote
+
+# Remoting between two processes over loopback: one-way msgs/s and ask
+# round-trip latency (bench/remote.c).
+bench-remote: $(BUILD)/bench/remote
+	timeout 300 $(BUILD)/bench/remote
 
 # casty against Erlang/OTP and Go on the same benchmarks (installs erlang-base,
 # golang-go and gnuplot-nox when missing): a table of medians with ratios,
