@@ -72,9 +72,17 @@ $(BUILD)/tests/casty_tests: $(TEST_OBJS) $(BUILD)/libcasty.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(TEST_OBJS) $(BUILD)/libcasty.a $(TEST_LIBS) $(LIBS)
 
+# A peer process for the tests that kill one (tests/test_remote_kill.c),
+# found through CASTY_REMOTE_PEER by every test binary.
+REMOTE_PEER = $(BUILD)/tests/remote_peer
+export CASTY_REMOTE_PEER = $(abspath $(REMOTE_PEER))
+$(REMOTE_PEER): tests/helpers/remote_peer.c $(BUILD)/libcasty.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libcasty.a $(LIBS)
+
 # The README's test command. Runs the Criterion suite, then the example
 # programs against their expected output, then the out-of-tree pkg-config build.
-test: all $(BUILD)/tests/casty_tests
+test: all $(BUILD)/tests/casty_tests $(REMOTE_PEER)
 	$(BUILD)/tests/casty_tests --jobs 1
 	./tests/run_examples.sh $(BUILD)/examples
 	./tests/pkgconfig_test.sh
@@ -121,7 +129,7 @@ $(TSAN_DIR)/shim/%.o: %.c | $(DEPS_STAMP)
 	$(CC) $(SAN_CFLAGS) -Itests/tsan_shim -fsanitize=thread -DCK_USE_CC_BUILTINS=1 -MMD -MP -c $< -o $@
 $(TSAN_DIR)/stress: $(LIB_SRCS:%.c=$(TSAN_DIR)/obj/%.o) $(TEST_SRCS:%.c=$(TSAN_DIR)/shim/%.o) $(TSAN_DIR)/shim/tests/tsan_shim/runner.o
 	$(CC) -fsanitize=thread -o $@ $^ $(LIBS)
-tsan: $(TSAN_DIR)/stress
+tsan: $(TSAN_DIR)/stress $(REMOTE_PEER)
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 history_size=7 exitcode=66" \
 	CASTY_STRESS_SCALE=$${CASTY_STRESS_SCALE:-10} $(TSAN_DIR)/stress
 
@@ -132,7 +140,7 @@ $(ASAN_DIR)/tests: $(LIB_SRCS:%.c=$(ASAN_DIR)/obj/%.o) $(TEST_SRCS:%.c=$(ASAN_DI
 	$(CC) -fsanitize=address,undefined -o $@ $^ $(TEST_LIBS) $(LIBS)
 # Criterion runs each test in a child whose LeakSanitizer report does not
 # fail the test, so the log is checked for any sanitizer report as well.
-asan: $(ASAN_DIR)/tests
+asan: $(ASAN_DIR)/tests $(REMOTE_PEER)
 	set -o pipefail; ASAN_OPTIONS="detect_leaks=1 abort_on_error=0" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
 	CASTY_STRESS_SCALE=$${CASTY_STRESS_SCALE:-4} $(ASAN_DIR)/tests --jobs 1 2>&1 | tee $(ASAN_DIR)/log
 	@if grep -q -E "Sanitizer|runtime error" $(ASAN_DIR)/log; then echo "asan: sanitizer report above"; exit 1; fi

@@ -513,8 +513,12 @@ static bool closed_by_peer(int fd)
         ssize_t n = recv(fd, buf, sizeof buf, 0);
         if (n == 0)
             return true;
-        if (n < 0)
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fprintf(stderr, "closed_by_peer: %s\n", strerror(errno));
             return errno == ECONNRESET;
+        }
     }
 }
 
