@@ -74,11 +74,21 @@ static void conn_send(struct conn *c)
     c->ops++;
 }
 
+/* Arms the receive: into one of the reactor's provided buffers (shared by
+ * the system's sockets, so an idle connection holds no receive buffer of
+ * its own), or, where the kernel has no provided buffer rings, into the
+ * connection's buffer. One at a time, re-armed after what came is parsed. */
 static void conn_recv(struct conn *c)
 {
-    if (casty__rbuf_reserve(&c->in, RECV_MIN_ROOM) != 0 ||
-        casty__remote_submit(c->rm, CASTY_IO_RECV, c->fd, c->in.p + c->in.len,
-                             c->in.cap - c->in.len, OP_RECV, c->self) != 0) {
+    int rc;
+    if (c->recv_single)
+        rc = casty__rbuf_reserve(&c->in, RECV_MIN_ROOM) != 0
+                 ? CASTY_ENOMEM
+                 : casty__remote_submit(c->rm, CASTY_IO_RECV, c->fd, c->in.p + c->in.len,
+                                        c->in.cap - c->in.len, OP_RECV, c->self);
+    else
+        rc = casty__remote_submit(c->rm, CASTY_IO_RECV_PROVIDED, c->fd, NULL, 0, OP_RECV, c->self);
+    if (rc != 0) {
         conn_close(c);
         return;
     }
@@ -276,18 +286,20 @@ static void on_heartbeat(struct conn *c, const struct casty__wire_frame *f)
     conn_send(c);
 }
 
-static void parse_in(struct conn *c)
+/* Handles the whole frames at the start of buf[0..len); returns how many
+ * bytes they took (the rest is a frame still arriving). */
+static uint32_t parse_frames(struct conn *c, const uint8_t *buf, uint32_t len)
 {
     uint32_t off = 0;
     while (c->state != CONN_CLOSING && !c->close_after_send) {
         struct casty__wire_frame f;
-        long n = casty__wire_next(c->in.p + off, c->in.len - off, c->rm->max_frame, &f);
+        long n = casty__wire_next(buf + off, len - off, c->rm->max_frame, &f);
         if (n == 0)
             break;
         if (n < 0) {
             protocol_error(c, n == CASTY_EMSGSIZE ? "frame larger than the maximum"
                                                   : "malformed frame header");
-            return;
+            break;
         }
         off += (uint32_t)n;
         switch (c->state) {
@@ -309,11 +321,60 @@ static void parse_in(struct conn *c)
             break;
         }
     }
+    return off;
+}
+
+static void parse_in(struct conn *c)
+{
+    uint32_t off = parse_frames(c, c->in.p, c->in.len);
     memmove(c->in.p, c->in.p + off, c->in.len - off);
     c->in.len -= off;
 }
 
 /* ---- the connection actor --------------------------------------------------------------- */
+
+static void on_recv(struct conn *c, const casty__io_done_t *d)
+{
+    if (d->res > 0) {
+        STAT_ADD(c->rm, bytes_received, d->res);
+        uint32_t len = (uint32_t)d->res;
+        if (d->data && c->in.len == 0) {
+            /* Parse in the lent buffer itself; keep only a frame's start. */
+            uint32_t used = parse_frames(c, d->data, len);
+            if (used < len && c->state != CONN_CLOSING) {
+                if (casty__rbuf_reserve(&c->in, len - used) != 0) {
+                    conn_close(c);
+                    return;
+                }
+                memcpy(c->in.p, d->data + used, len - used);
+                c->in.len = len - used;
+            }
+        } else {
+            if (d->data) { /* after a partial frame: append, then parse */
+                if (casty__rbuf_reserve(&c->in, len) != 0) {
+                    conn_close(c);
+                    return;
+                }
+                memcpy(c->in.p + c->in.len, d->data, len);
+            }
+            c->in.len += len;
+            parse_in(c);
+        }
+        if (c->state != CONN_CLOSING && !c->close_after_send && !d->more)
+            conn_recv(c);
+        return;
+    }
+    if (d->op == CASTY_IO_RECV_PROVIDED && d->res == -ENOBUFS) {
+        conn_recv(c); /* every shared buffer was in use for a moment */
+        return;
+    }
+    if (d->op == CASTY_IO_RECV_PROVIDED && d->res == -EINVAL && !c->recv_single) {
+        c->recv_single = true; /* no provided buffer rings in this kernel */
+        conn_recv(c);
+        return;
+    }
+    conn_close(c); /* end of stream or an error */
+}
 
 static casty_behavior_t *conn_receive(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
@@ -322,7 +383,8 @@ static casty_behavior_t *conn_receive(casty_ctx_t *ctx, const casty_msg_t *msg, 
     const casty__io_done_t *d = casty_msg_as(msg, casty__io_done_t);
     if (d == NULL)
         return casty_unhandled();
-    c->ops--;
+    if (!d->more) /* a multishot receive stays in flight until its last completion */
+        c->ops--;
     if (d->tag == OP_DEADLINE && (c->state == CONN_HELLO || c->state == CONN_AUTH)) {
         /* A client that has not finished its handshake by now is closed. */
         casty__remote_log(c->rm, "closing a connection: no handshake after %u ms",
@@ -346,15 +408,7 @@ static casty_behavior_t *conn_receive(casty_ctx_t *ctx, const casty_msg_t *msg, 
                     conn_send(c);
             }
         } else if (d->tag == OP_RECV) {
-            if (d->res <= 0) {
-                conn_close(c);
-            } else {
-                STAT_ADD(c->rm, bytes_received, d->res);
-                c->in.len += (uint32_t)d->res;
-                parse_in(c);
-                if (c->state != CONN_CLOSING && !c->close_after_send)
-                    conn_recv(c);
-            }
+            on_recv(c, d);
         }
     }
     if (c->state == CONN_CLOSING && c->ops == 0) {

@@ -133,6 +133,7 @@ struct conn {
     uint8_t lane;
     uint32_t ops;
     bool sending, close_after_send;
+    bool recv_single;     /* plain receives: the kernel has no provided buffers */
     uint64_t peer_node;
     uint64_t peer_incarnation;
     char peer_host[CASTY__WIRE_HOST_MAX + 1];

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,7 +52,14 @@
 #include "atomics.h"
 #include "reactor.h"
 
-CASTY_MESSAGE_DEFINE_LOCAL(casty__io_done_t);
+static void io_done_drop(void *value)
+{
+    casty__io_done_t *d = value;
+    if (d->lender)
+        casty__reactor_buf_return(d->lender, d->buf_id);
+}
+const casty_type_t casty__io_done_t_type = {"casty__io_done_t", sizeof(casty__io_done_t), NULL,
+                                            NULL, io_done_drop, CASTY_TYPE_LOCAL};
 
 #define RING_ENTRIES 256u
 /* Completion-ring slots kept for the reactor's own SQEs (eventfd read,
@@ -99,7 +107,16 @@ struct casty_reactor {
     uint64_t clock_armed;     /* deadline of the armed timeout, or CASTY__NO_DEADLINE */
     uint64_t clock_gen;       /* generation of the armed timeout */
     struct __kernel_timespec clock_ts[2]; /* by generation parity: never rewritten before submission */
+    /* provided receive buffers, set up on the first CASTY_IO_RECV_PROVIDED;
+     * buffers are lent to completion messages and given back from any
+     * thread under buf_lock (the ring's tail has one writer at a time) */
+    struct io_uring_buf_ring *bufring;
+    unsigned char *bufs;
+    int bufs_state; /* 0 not tried, 1 ready, -1 unavailable */
+    pthread_mutex_t buf_lock;
 };
+
+#define RECV_BGID 1
 
 uint64_t casty__reactor_now_ns(void)
 {
@@ -136,6 +153,7 @@ static bool valid_request(const struct casty__io_req *q)
     case CASTY_IO_CLOSE:
     case CASTY_IO_ACCEPT:
     case CASTY_IO_ACCEPT_MULTI:
+    case CASTY_IO_RECV_PROVIDED:
         return q->fd >= 0;
     case CASTY_IO_READ:
     case CASTY_IO_WRITE:
@@ -263,6 +281,11 @@ static void prep_request(struct io_uring_sqe *sqe, struct op *op)
     case CASTY_IO_RECV:
         io_uring_prep_recv(sqe, q->fd, q->buf, q->len, 0);
         break;
+    case CASTY_IO_RECV_PROVIDED:
+        io_uring_prep_recv(sqe, q->fd, NULL, CASTY__RECV_BUF_SIZE, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = RECV_BGID;
+        break;
     case CASTY_IO_SEND:
         io_uring_prep_send(sqe, q->fd, q->buf, q->len, MSG_NOSIGNAL);
         break;
@@ -280,6 +303,10 @@ static void prep_request(struct io_uring_sqe *sqe, struct op *op)
     io_uring_sqe_set_data(sqe, op);
 }
 
+static bool bufs_ready(struct casty_reactor *r);
+static void deliver(struct casty_reactor *r, struct op *op, int32_t res, bool more, bool lent,
+                    uint16_t bid);
+
 /* Moves pending requests into the ring while the completion ring has room. */
 static void submit_requests(struct casty_reactor *r)
 {
@@ -288,6 +315,11 @@ static void submit_requests(struct casty_reactor *r)
         r->pending_head = op->next;
         if (r->pending_head == NULL)
             r->pending_tail = NULL;
+        if (op->req.op == CASTY_IO_RECV_PROVIDED && !bufs_ready(r)) {
+            deliver(r, op, -EINVAL, false, false, 0); /* no provided buffers here */
+            free(op);
+            continue;
+        }
         prep_request(get_sqe(r), op);
         op->inext = r->inflight;
         if (r->inflight)
@@ -340,53 +372,114 @@ static void arm_clock(struct casty_reactor *r)
     r->clock_armed = r->clock_want;
 }
 
-static void complete_request(struct op *op, int32_t res, bool deliver)
+static void deliver(struct casty_reactor *r, struct op *op, int32_t res, bool more, bool lent,
+                    uint16_t bid);
+
+static void complete_request(struct casty_reactor *r, struct op *op, int32_t res,
+                             bool deliver_it, bool lent, uint16_t bid)
 {
     *op->ipprev = op->inext;
     if (op->inext)
         op->inext->ipprev = op->ipprev;
     if (op->req.op == CASTY_IO_TIMEOUT && res == -ETIME)
         res = 0;
-    if (deliver) {
-        casty__io_done_t done;
-        memset(&done, 0, sizeof done);
-        done.tag = op->req.tag;
-        done.res = res;
-        done.op = op->req.op;
-        /* A reply_to whose system is gone answers CASTY_ESHUTDOWN: the
-         * completion has nowhere to go, which is what the submitter chose. */
-        (void)casty_tell(op->req.reply_to, &casty__io_done_t_type, &done);
-    }
+    if (deliver_it)
+        deliver(r, op, res, false, lent, bid);
     free(op);
 }
 
-/* One completion of a multishot request that goes on: delivered, and the
- * op stays in flight. */
-static void deliver_more(struct op *op, int32_t res, bool deliver)
+/* ---- provided receive buffers ---------------------------------------------------- */
+
+/* Reactor thread: registers the buffer ring on first use. */
+static bool bufs_ready(struct casty_reactor *r)
 {
-    if (!deliver)
-        return;
+    if (r->bufs_state == 0) {
+        r->bufs_state = -1;
+        size_t ring_bytes = CASTY__RECV_BUFS * sizeof(struct io_uring_buf);
+        void *mem = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
+                         -1, 0);
+        if (mem == MAP_FAILED)
+            return false;
+        struct io_uring_buf_reg reg = {.ring_addr = (uintptr_t)mem,
+                                       .ring_entries = CASTY__RECV_BUFS,
+                                       .bgid = RECV_BGID};
+        r->bufs = malloc((size_t)CASTY__RECV_BUFS * CASTY__RECV_BUF_SIZE);
+        if (r->bufs == NULL || io_uring_register_buf_ring(&r->ring, &reg, 0) != 0) {
+            /* A kernel without provided buffer rings (before 5.19). */
+            free(r->bufs);
+            r->bufs = NULL;
+            munmap(mem, ring_bytes);
+        } else {
+            r->bufring = mem;
+            io_uring_buf_ring_init(r->bufring);
+            for (unsigned i = 0; i < CASTY__RECV_BUFS; i++)
+                io_uring_buf_ring_add(r->bufring, r->bufs + (size_t)i * CASTY__RECV_BUF_SIZE,
+                                      CASTY__RECV_BUF_SIZE, (unsigned short)i,
+                                      io_uring_buf_ring_mask(CASTY__RECV_BUFS), (int)i);
+            io_uring_buf_ring_advance(r->bufring, CASTY__RECV_BUFS);
+            r->bufs_state = 1;
+        }
+    }
+    return r->bufs_state == 1;
+}
+
+void casty__reactor_buf_return(struct casty_reactor *r, uint16_t buf_id)
+{
+    pthread_mutex_lock(&r->buf_lock);
+    io_uring_buf_ring_add(r->bufring, r->bufs + (size_t)buf_id * CASTY__RECV_BUF_SIZE,
+                          CASTY__RECV_BUF_SIZE, buf_id, io_uring_buf_ring_mask(CASTY__RECV_BUFS),
+                          0);
+    /* The advance is a release store of the tail: the kernel sees the entry. */
+    io_uring_buf_ring_advance(r->bufring, 1);
+    pthread_mutex_unlock(&r->buf_lock);
+}
+
+/* Delivers one completion of `op` (more: the request goes on), lending it
+ * provided buffer `bid` when `lent`. */
+static void deliver(struct casty_reactor *r, struct op *op, int32_t res, bool more, bool lent,
+                    uint16_t bid)
+{
     casty__io_done_t done;
     memset(&done, 0, sizeof done);
     done.tag = op->req.tag;
     done.res = res;
     done.op = op->req.op;
-    done.more = 1;
-    (void)casty_tell(op->req.reply_to, &casty__io_done_t_type, &done);
+    done.more = more;
+    if (lent) {
+        done.buf_id = bid;
+        done.data = r->bufs + (size_t)bid * CASTY__RECV_BUF_SIZE;
+        done.lender = r;
+    }
+    /* The message owns the loan from here (its drop gives the buffer back,
+     * also when the reply_to is gone and it becomes a dead letter). A
+     * reply_to whose system is gone answers CASTY_ESHUTDOWN: nothing took
+     * it (nor on any other error), so give it back here. */
+    if (casty_tell(op->req.reply_to, &casty__io_done_t_type, &done) != 0 && lent)
+        casty__reactor_buf_return(r, bid);
 }
 
 static void handle_cqe(struct casty_reactor *r, uint64_t ud, int32_t res, uint32_t flags,
                        bool closing)
 {
-    if ((ud & UD_TAG_MASK) == UD_OP && (flags & IORING_CQE_F_MORE)) {
-        deliver_more((struct op *)(uintptr_t)ud, res, !closing);
+    if ((ud & UD_TAG_MASK) == UD_OP) {
+        struct op *op = (struct op *)(uintptr_t)ud;
+        bool lent = (flags & IORING_CQE_F_BUFFER) != 0;
+        uint16_t bid = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
+        if (lent && (closing || res <= 0)) {
+            casty__reactor_buf_return(r, bid); /* nothing to hand over */
+            lent = false;
+        }
+        if (flags & IORING_CQE_F_MORE) {
+            if (!closing)
+                deliver(r, op, res, true, lent, bid);
+            return;
+        }
+        r->outstanding--;
+        complete_request(r, op, res, !closing, lent, bid);
         return;
     }
     r->outstanding--;
     switch (ud & UD_TAG_MASK) {
-    case UD_OP:
-        complete_request((struct op *)(uintptr_t)ud, res, !closing);
-        break;
     case UD_WAKE:
         r->wake_armed = false;
         if (!closing)
@@ -559,6 +652,7 @@ int casty__reactor_create(struct casty_reactor **out)
         goto fail_ring;
     }
     pthread_mutex_init(&r->clock_lock, NULL);
+    pthread_mutex_init(&r->buf_lock, NULL);
 
     /* The reactor thread takes no signals: they go to the application's
      * threads, and io_uring_enter is not interrupted for nothing. */
@@ -600,8 +694,14 @@ void casty__reactor_destroy(struct casty_reactor *r)
         free(op);
         op = next;
     }
+    if (r->bufring) {
+        io_uring_unregister_buf_ring(&r->ring, RECV_BGID);
+        munmap(r->bufring, CASTY__RECV_BUFS * sizeof(struct io_uring_buf));
+    }
+    free(r->bufs);
     io_uring_queue_exit(&r->ring);
     close(r->efd);
     pthread_mutex_destroy(&r->clock_lock);
+    pthread_mutex_destroy(&r->buf_lock);
     free(r);
 }
