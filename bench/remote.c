@@ -10,11 +10,15 @@
  *    every ACK_EVERY), so the per-peer queue never overflows; the time is
  *    from the first send to the sink's last ack;
  *  - ask round trip: the main thread asks the echo actor ASKS times, one at
- *    a time, and reports the median and 99th percentile latency.
+ *    a time, and reports the median and 99th percentile latency;
+ *  - actor round trip: an actor sends the echo actor ASKS requests, one at a
+ *    time, the next when the reply arrives (no thread outside the runtime
+ *    involved), same percentiles.
  *
- * Prints two RESULT lines:
+ * Prints three RESULT lines:
  *   RESULT lang=casty bench=remote_oneway params=n=N,bytes=64 workers=W msgs=N secs=S msgs_per_sec=R maxrss_kb=K
  *   RESULT lang=casty bench=remote_ask params=n=ASKS workers=W asks=ASKS p50_us=X p99_us=Y max_us=Z
+ *   RESULT lang=casty bench=remote_rtt params=n=ASKS workers=W round_trips=ASKS p50_us=X p99_us=Y max_us=Z
  * Defaults: N = 2,000,000, ASKS = 20,000, W = 1 per process (each process
  * also runs its reactor thread). */
 #include <signal.h>
@@ -151,6 +155,34 @@ static casty_behavior_t *sender_recv(casty_ctx_t *ctx, const casty_msg_t *msg, v
     return casty_unhandled();
 }
 
+/* Actor-to-actor round trips, one outstanding: the latency an actor sees
+ * for a request/reply with an actor of the other process. */
+typedef struct rtt {
+    casty_ref_t echo;
+    uint64_t n, done;
+    uint64_t *lat;
+    bench_latch_t *finished;
+} rtt_t;
+
+static uint64_t now_ns(void);
+
+static casty_behavior_t *rtt_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    rtt_t *s = state;
+    const REcho *e = casty_msg_as(msg, REcho);
+    if (e) {
+        s->lat[s->done++] = now_ns() - e->t;
+        if (s->done == s->n) {
+            bench_latch_arrive(s->finished, s->done);
+            return casty_same();
+        }
+    } else if (!casty_msg_is(msg, RStart)) {
+        return casty_unhandled();
+    }
+    BENCH_TELL(s->echo, REcho, .t = now_ns(), .reply_to = casty_ctx_self(ctx));
+    return casty_same();
+}
+
 static int ask_echo(casty_ref_t target, casty_ref_t reply_to, void *arg)
 {
     return CASTY_TELL(target, REcho, .t = *(uint64_t *)arg, .reply_to = reply_to);
@@ -244,6 +276,23 @@ int main(int argc, char **argv)
     qsort(lat, asks, sizeof *lat, cmp_u64);
     printf("RESULT lang=casty bench=remote_ask params=n=%" PRIu64 " workers=%" PRIu32
            " asks=%" PRIu64 " p50_us=%.1f p99_us=%.1f max_us=%.1f\n",
+           asks, workers, asks, (double)lat[asks / 2] / 1e3, (double)lat[asks * 99 / 100] / 1e3,
+           (double)lat[asks - 1] / 1e3);
+    fflush(stdout);
+
+    /* actor-to-actor round trips */
+    bench_latch_t finished;
+    bench_latch_init(&finished, 1);
+    rtt_t rs = {.echo = echo, .n = asks, .lat = lat, .finished = &finished};
+    casty_ref_t pinger = bench_spawn(sys, rtt_recv, &rs, sizeof rs);
+    BENCH_TELL(pinger, RStart);
+    uint64_t total;
+    if (!bench_latch_wait(&finished, 120, &total))
+        bench_die("remote: round trips did not finish in 120 s");
+    bench_latch_destroy(&finished);
+    qsort(lat, asks, sizeof *lat, cmp_u64);
+    printf("RESULT lang=casty bench=remote_rtt params=n=%" PRIu64 " workers=%" PRIu32
+           " round_trips=%" PRIu64 " p50_us=%.1f p99_us=%.1f max_us=%.1f\n",
            asks, workers, asks, (double)lat[asks / 2] / 1e3, (double)lat[asks * 99 / 100] / 1e3,
            (double)lat[asks - 1] / 1e3);
     free(lat);
