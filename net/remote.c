@@ -27,6 +27,7 @@
 #include "remote_internal.h"
 
 #define TYPES_CAP 4096u /* per system; power of two */
+#define SEEN_PROBES 32u /* slots the "seen" set looks at before giving up */
 
 pthread_rwlock_t casty__routes_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct casty_remote *remotes; /* under casty__routes_lock */
@@ -206,7 +207,7 @@ out:
 static bool type_seen(struct casty_remote *rm, const casty_type_t *type)
 {
     uint32_t mask = rm->types_cap - 1;
-    for (uint32_t i = ptr_slot(type) & mask, n = 0; n < 8; i = (i + 1) & mask, n++) {
+    for (uint32_t i = ptr_slot(type) & mask, n = 0; n < SEEN_PROBES; i = (i + 1) & mask, n++) {
         const casty_type_t *t = load_acquire(&rm->seen[i]);
         if (t == type)
             return true;
@@ -219,7 +220,7 @@ static bool type_seen(struct casty_remote *rm, const casty_type_t *type)
 static void mark_seen(struct casty_remote *rm, const casty_type_t *type)
 {
     uint32_t mask = rm->types_cap - 1;
-    for (uint32_t i = ptr_slot(type) & mask, n = 0; n < 8; i = (i + 1) & mask, n++) {
+    for (uint32_t i = ptr_slot(type) & mask, n = 0; n < SEEN_PROBES; i = (i + 1) & mask, n++) {
         const casty_type_t *expected = NULL;
         if (ck_pr_cas_ptr(&rm->seen[i], (void *)expected, (void *)type) ||
             load_acquire(&rm->seen[i]) == type)
@@ -393,10 +394,18 @@ static struct remote_env *encode_user(struct casty_remote *rm, casty_ref_t to,
                                       const casty_type_t *type, const void *value, int *rc)
 {
     const uint32_t prefix = CASTY__WIRE_HEADER + CASTY__WIRE_USER_FIXED;
-    size_t room = type->encode ? (type->size * 2 + 64) : type->size;
+    const size_t most = rm->max_frame - prefix; /* the largest value a frame carries */
+    size_t room;
+    if (type->encode == NULL) {
+        if (type->size > most) {
+            *rc = CASTY_EMSGSIZE;
+            return NULL;
+        }
+        room = type->size;
+    } else {
+        room = type->size * 2 + 64 < most ? type->size * 2 + 64 : most;
+    }
     for (;;) {
-        if (prefix + room > (size_t)rm->max_frame * 2 + 64)
-            room = rm->max_frame; /* last try at the limit */
         struct remote_env *env = malloc(sizeof *env + prefix + room);
         if (env == NULL) {
             *rc = CASTY_ENOMEM;
@@ -410,14 +419,16 @@ static struct remote_env *encode_user(struct casty_remote *rm, casty_ref_t to,
             if (n)
                 memcpy(env->frame + prefix, value, (size_t)n);
         }
-        if (n == CASTY_ENOSPC && type->encode && room < rm->max_frame) {
+        if (n == CASTY_ENOSPC && room < most) {
             free(env);
-            room *= 2;
+            room = room * 2 < most ? room * 2 : most;
             continue;
         }
-        if (n < 0 || (size_t)n > room || prefix + (size_t)n > rm->max_frame) {
+        if (n < 0 || (size_t)n > room) {
             free(env);
-            *rc = n == CASTY_ENOSPC || n >= 0 ? CASTY_EMSGSIZE : (int)n;
+            /* ENOSPC at the largest frame: too large; an encoder claiming
+             * more than it was given is broken. */
+            *rc = n == CASTY_ENOSPC ? CASTY_EMSGSIZE : n < 0 ? (int)n : CASTY_EPROTO;
             return NULL;
         }
         long hn = casty__wire_encode_user_prefix(env->frame, prefix + (size_t)n, to.actor,

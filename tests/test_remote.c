@@ -20,6 +20,7 @@ CASTY_MESSAGE(RPong, uint64_t seq;);
 CASTY_MESSAGE(RToken, uint64_t hops;);
 CASTY_MESSAGE(RUnknown, uint64_t x;);
 CASTY_MESSAGE(RBig, char bytes[8192];);
+CASTY_MESSAGE(RHuge, char bytes[65536];); /* many times the 4096-byte max frame */
 CASTY_MESSAGE_DECLARE(RLocal, int *p;);
 CASTY_MESSAGE_DEFINE_LOCAL(RLocal);
 
@@ -368,6 +369,15 @@ Test(remote, what_cannot_cross_is_refused_at_the_sender)
     free(owned.text);
     static RBig big;
     cr_assert_eq(tell_via(a, echo, &RBig_type, &big, NULL), CASTY_EMSGSIZE);
+    static RHuge huge;
+    cr_assert_eq(tell_via(a, echo, &RHuge_type, &huge, NULL), CASTY_EMSGSIZE);
+    /* An encoded value that outgrows the frame. */
+    char *long_text = malloc(10000);
+    memset(long_text, 'x', 9999);
+    long_text[9999] = 0;
+    RText too_long = {long_text};
+    cr_assert_eq(tell_via(a, echo, &RText_type, &too_long, NULL), CASTY_EMSGSIZE);
+    free(long_text); /* refused: still the caller's */
     /* tell_move consumes the value even when it is refused (LeakSanitizer
      * checks that). */
     RText *moved = malloc(sizeof *moved);
