@@ -77,7 +77,8 @@ void casty__note_dead_letter(struct casty_system *sys, const casty_type_t *type,
                              casty_ref_t intended)
 {
     ck_pr_inc_64(&sys->dead_letters);
-    if (type != &casty_dead_letter_t_type) {
+    /* (The wire id is a hash of the name: only computed when someone listens.) */
+    if (type != &casty_dead_letter_t_type && load_relaxed(&sys->nsubs_atomic) != 0) {
         casty_dead_letter_t ev = {.msg_type = type, .recipient = intended,
                                   .type_id = casty_type_id(type)};
         casty__publish(sys, &casty_dead_letter_t_type, &ev);

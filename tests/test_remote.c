@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "casty.h"
@@ -208,8 +209,17 @@ Test(remote, tell_and_reply_through_a_ref_in_the_message)
     cr_assert_eq(latch_get(&bad), 0, "replies out of order");
     casty_remote_stats_t sa, sb;
     casty_remote_stats(a, &sa);
-    casty_remote_stats(b, &sb);
-    /* Both directions really crossed the sockets. */
+    /* Both directions really crossed the sockets. A sender counts a batch
+     * as sent after its write returns, which can be after the peer has
+     * read it: wait for b's count (with a deadline). */
+    uint64_t deadline = now_ns() + (uint64_t)WAIT_MS * 1000000u;
+    do {
+        casty_remote_stats(b, &sb);
+        if (sb.messages_sent >= n)
+            break;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    } while (now_ns() < deadline);
     cr_assert_geq(sa.messages_sent, n);
     cr_assert_geq(sb.messages_received, n);
     cr_assert_geq(sb.messages_sent, n);
