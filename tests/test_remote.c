@@ -463,6 +463,100 @@ Test(remote, types_with_encode_and_decode_cross)
     casty_system_shutdown(b);
 }
 
+/* A large value: 4 MiB that cannot go in one write nor arrive in one
+ * provided buffer (64 KiB), checked byte for byte on arrival. */
+#define BLOB_BYTES (4u << 20)
+typedef struct RBlob {
+    uint8_t *bytes;
+} RBlob;
+
+static long rblob_encode(const void *value, void *buf, size_t cap)
+{
+    if (cap < BLOB_BYTES)
+        return CASTY_ENOSPC;
+    memcpy(buf, ((const RBlob *)value)->bytes, BLOB_BYTES);
+    return BLOB_BYTES;
+}
+
+static int rblob_decode(const void *buf, size_t len, void *value)
+{
+    if (len != BLOB_BYTES)
+        return CASTY_EPROTO;
+    RBlob *b = value;
+    b->bytes = malloc(len);
+    if (b->bytes == NULL)
+        return CASTY_ENOMEM;
+    memcpy(b->bytes, buf, len);
+    return 0;
+}
+
+static void rblob_drop(void *value)
+{
+    free(((RBlob *)value)->bytes);
+}
+
+static const casty_type_t RBlob_type = {"RBlob", sizeof(RBlob), rblob_encode, rblob_decode,
+                                        rblob_drop, 0};
+
+static uint8_t blob_byte(uint32_t i, uint32_t k)
+{
+    return (uint8_t)((i * 2654435761u) >> 24 ^ k);
+}
+
+static latch_t blobs_ok = LATCH_INIT, blobs_bad = LATCH_INIT;
+
+static casty_behavior_t *blob_sink_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    uint32_t *next = state;
+    const RBlob *b = casty_msg_get(msg, &RBlob_type);
+    if (b == NULL)
+        return casty_unhandled();
+    bool ok = true;
+    for (uint32_t i = 0; i < BLOB_BYTES && ok; i++)
+        ok = b->bytes[i] == blob_byte(i, *next);
+    latch_add(ok ? &blobs_ok : &blobs_bad, 1);
+    (*next)++;
+    return casty_same();
+}
+
+static casty_behavior_t *blob_sender_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    casty_ref_t target = *(casty_ref_t *)state;
+    if (!casty_msg_is(msg, RGo))
+        return casty_unhandled();
+    for (uint32_t k = 0; k < 4; k++) {
+        RBlob *b = malloc(sizeof *b);
+        b->bytes = malloc(BLOB_BYTES);
+        for (uint32_t i = 0; i < BLOB_BYTES; i++)
+            b->bytes[i] = blob_byte(i, k);
+        cr_assert_eq(casty_tell_move(target, &RBlob_type, b), 0);
+    }
+    return casty_same();
+}
+
+Test(remote, large_values_cross_in_order_through_partial_writes_and_reads)
+{
+    casty_system_t *a = node(), *b = node();
+    cr_assert_eq(casty_register_type(b, &RBlob_type), 0);
+    uint32_t next = 0;
+    cr_assert_eq(casty_spawn(b, casty_receive(blob_sink_recv, &next, sizeof next), "blobs", NULL,
+                             NULL),
+                 0);
+    casty_ref_t sink = lookup(a, b, "/blobs");
+    casty_ref_t s;
+    cr_assert_eq(casty_spawn(a, casty_receive(blob_sender_recv, &sink, sizeof sink), NULL, NULL,
+                             &s),
+                 0);
+    CASTY_TELL(s, RGo);
+    cr_assert_eq(latch_wait(&blobs_ok, 4, WAIT_MS), 4, "bad blobs: %llu",
+                 (unsigned long long)latch_get(&blobs_bad));
+    cr_assert_eq(latch_get(&blobs_bad), 0);
+    casty_system_shutdown(a);
+    casty_system_shutdown(b);
+}
+
 static void on_dead_letter(const casty_type_t *event_type, const void *event, void *arg)
 {
     (void)event_type;
