@@ -28,6 +28,7 @@
 #define MAX_WORKERS 1024u
 #define DEFAULT_THROUGHPUT 64u
 #define NAME_MAX_LEN 255u
+#define CASTY_HOST_MAX 255u
 
 static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct casty_system *registry[REGISTRY_SIZE];
@@ -658,7 +659,13 @@ int casty_ref_path(casty_ref_t ref, char *buf, size_t len)
     int n = CASTY_ENOENT;
     pthread_mutex_lock(&sys->names_lock);
     if (c && gen != 0 && load_acquire(&c->live_gen) == gen) {
-        n = snprintf(buf, len, "casty://%s@local/user", sys->name);
+        /* A system that listens for other nodes is named by its address. */
+        char host[CASTY_HOST_MAX + 1];
+        uint16_t port = 0;
+        if (sys->remote == NULL || casty_system_address(sys, host, sizeof host, &port) != 0)
+            n = snprintf(buf, len, "casty://%s@local/user", sys->name);
+        else
+            n = snprintf(buf, len, "casty://%s@%s:%u/user", sys->name, host, port);
         if (n < 0 || (size_t)n >= len) {
             n = CASTY_ENOSPC;
         } else {

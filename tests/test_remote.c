@@ -201,6 +201,12 @@ Test(remote, tell_and_reply_through_a_ref_in_the_message)
     casty_system_t *a = node(), *b = node();
     spawn_echo(b, "echo");
     casty_ref_t echo = lookup(a, b, "/echo");
+    /* A listening system's paths name its address. */
+    char path[128], want[128], addr[80];
+    address_of(b, addr, sizeof addr);
+    snprintf(want, sizeof want, "casty://remote-test@%s/user/echo", addr);
+    cr_assert_gt(casty_ref_path(echo, path, sizeof path), 0);
+    cr_assert_str_eq(path, want);
     latch_t pongs = LATCH_INIT, bad = LATCH_INIT;
     const uint64_t n = 20000;
     casty_ref_t p = spawn_pinger(a, echo, n, &pongs, &bad);

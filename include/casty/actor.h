@@ -203,7 +203,8 @@ typedef int (*casty_ask_fn)(casty_ref_t target, casty_ref_t reply_to, void *arg)
 int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request, void *arg,
               uint64_t timeout_ms, casty_msg_t **reply);
 
-/* Writes the ref's printable path, "casty://<system>@local/user/<name>", into
+/* Writes the ref's printable path, "casty://<system>@local/user/<name>"
+ * ("casty://<system>@<host>:<port>/user/<name>" for a system with remoting), into
  * buf (NUL-terminated). Returns the path length, CASTY_ENOSPC when it does
  * not fit, CASTY_ENOENT for a stale ref, CASTY_ESHUTDOWN when its system is
  * gone. Any thread. */
