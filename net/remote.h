@@ -1,7 +1,8 @@
 /* Internal (not installed). What the runtime calls in net/: starting and
  * stopping a system's transport, and handing it messages for refs of other
- * nodes. These calls are the only places runtime/ reaches up into net/
- * (system.c, message.c, and actor.c's death watch): the transport is part of a system the way
+ * nodes. These calls (and casty_system_address, for casty_ref_path) are the
+ * only places runtime/ reaches up into net/ (system.c, message.c, and
+ * actor.c's death watch): the transport is part of a system the way
  * its reactor is, and casty_tell, which takes no system argument, must be
  * able to route a ref of another node. */
 #ifndef CASTY_NET_REMOTE_H
