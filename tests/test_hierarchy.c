@@ -3,6 +3,7 @@
  * once, also at shutdown), look-up by path, watch / unwatch / Terminated,
  * bounded mailboxes with their three overflow strategies. */
 #include <criterion/criterion.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sched.h>
 #include <string.h>
@@ -75,7 +76,9 @@ static casty_behavior_t *make_node(const char *name)
 }
 
 static latch_t spawned = LATCH_INIT;
-static int last_spawn_rc;
+/* Written by whichever node spawned last (manager and alice run on different
+ * workers at once in the first test), read by the test after the latch. */
+static _Atomic int last_spawn_rc;
 
 static casty_behavior_t *tree_node(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
@@ -89,8 +92,9 @@ static casty_behavior_t *tree_node(casty_ctx_t *ctx, const casty_msg_t *msg, voi
             if (strcmp(names[i], sc->name) == 0)
                 name = names[i];
         casty_ref_t child;
-        last_spawn_rc = casty_ctx_spawn(ctx, make_node(name), name, NULL, &child);
-        if (last_spawn_rc == 0 && sc->with_grandchild)
+        int rc = casty_ctx_spawn(ctx, make_node(name), name, NULL, &child);
+        atomic_store(&last_spawn_rc, rc);
+        if (rc == 0 && sc->with_grandchild)
             CASTY_TELL(child, spawn_child, .name = "dave");
         latch_add(&spawned, 1);
         return casty_same();
