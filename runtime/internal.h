@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <stdalign.h>
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -188,29 +189,38 @@ struct cell_ext {
 };
 
 struct cell {
-    /* producer side: written by senders with atomics */
+    /* Line 1, the producers' line: `tail` is swapped by every send; the
+     * rest is read by senders and written rarely (spawn, stop, schedule).
+     * Nothing the consumer writes or reads per message lives here: a
+     * consumer write (or read) on this line would bounce it between the
+     * sending and the running core once per message. */
     alignas(CACHE_LINE) struct casty_msg *tail; /* bit 0: idle (empty and unscheduled) */
-    struct casty_msg *sysq;                     /* LIFO stack of system messages */
-    /* consumer side: owned by the worker running the actor */
-    alignas(16) struct msg_link stub; /* viewed as a struct casty_msg: same alignment */
-    struct casty_msg *head;           /* last consumed node, or the stub */
-    struct casty_behavior *behavior;  /* current */
-    struct casty_behavior *initial;   /* template for restart */
+    struct cell_ext *ext;   /* atomic pointer, set once */
     struct casty_system *sys;
     struct cell *next_run;  /* injection queue link */
-    struct cell_ext *ext;   /* atomic pointer, set once */
     uint32_t slot;
-    uint32_t gen;        /* consumer-owned: the incarnation running */
-    uint32_t alloc_gen;  /* owned by whoever holds the free slot */
     uint32_t live_gen;   /* atomic: gen while started and not stopped, else 0 */
+    uint32_t alloc_gen;  /* owned by whoever holds the free slot */
     uint32_t next_free;  /* free-slot stack link (atomic) */
     uint32_t parent_slot, parent_gen; /* 0 for top-level; atomic (read by shutdown) */
     /* children: an intrusive list through the child cells, touched only by
      * the parent's worker, under sys->names_lock (lookups read it) */
-    uint32_t first_child, sib_next, sib_prev;
-    uint8_t status;
+    uint32_t first_child, sib_next;
+    /* Line 2, the consumer's line: owned by the worker running the actor
+     * (sysq is pushed to by senders of system messages, which are rare). */
+    alignas(CACHE_LINE) struct msg_link stub; /* viewed as a struct casty_msg */
+    struct casty_msg *head;                   /* last consumed node, or the stub */
+    struct casty_msg *sysq;                   /* LIFO stack of system messages */
+    struct casty_behavior *behavior;          /* current */
+    struct casty_behavior *initial;           /* template for restart */
+    uint32_t gen;       /* consumer-owned: the incarnation running */
+    uint32_t sib_prev;  /* (children list, as above) */
     uint32_t suspended; /* atomic: 1 while waiting for children, unscheduled */
+    uint8_t status;
 };
+
+static_assert(offsetof(struct cell, stub) == CACHE_LINE && sizeof(struct cell) == 2 * CACHE_LINE,
+              "a cell is a producers' line and a consumer's line");
 
 /* Cells live in chunks of CELL_CHUNK, found through a fixed directory. */
 #define CELL_CHUNK_BITS 12
