@@ -897,6 +897,12 @@ again:
         if (m == NULL)
             break;
         budget--;
+        /* The next message's node, if already linked, was most likely
+         * written by another core: start loading it while this one runs.
+         * (m->next shares m's line, which admit_popped reads anyway.) */
+        struct casty_msg *after = load_relaxed(&m->next);
+        if (after != NULL && budget > 0)
+            __builtin_prefetch(after);
         if (admit_popped(w, c, m) && c->status == CELL_ALIVE)
             invoke(w, c, m);
         if (load_relaxed(&c->sysq) != NULL)

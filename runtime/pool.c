@@ -328,9 +328,9 @@ static struct pool_ext *ext_claim(struct casty_system *sys)
 }
 
 /* Drops a table entry, handing its cache back if its system still lives
- * (the registry's read lock keeps it alive meanwhile; a dead system's
- * caches were freed with it). May nest in a caller's registry read lock
- * (casty_tell), which glibc's reader-preferring default rwlock allows. */
+ * (acquiring it in the registry keeps it alive meanwhile; a dead system's
+ * caches were freed with it). May nest in the caller's acquire of another
+ * system (casty_tell); acquires nest. */
 static void ext_unbind(struct ext_binding *b)
 {
     if (b->cache) {
