@@ -13,10 +13,12 @@
  *   thread-local table then names dead systems.
  * - One thread sends round-robin into more systems than its table holds,
  *   and keeps sending after some of them shut down.
+ * - Outside threads keep sending while their system shuts down.
  * - The workers of one system send into another (workers as outside
  *   senders), and exit while their messages wait there.
  * Counts and checksums are exact. Seeded: CASTY_SEED replays the mix. */
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -298,6 +300,88 @@ Test(stress_pool, systems_shut_down_with_queued_messages, .timeout = 300)
         }
         cr_assert_eq(casty_system_shutdown(sys), 0);
         cr_assert_leq(latch_get(&t.handled), live);
+        tally_destroy(&t);
+    }
+}
+
+/* ---- outside senders racing a shutdown ---------------------------------------- */
+
+struct racer_arg {
+    casty_ref_t *refs;
+    int nrefs;
+    uint32_t *closed;  /* atomic: 1 once casty_system_shutdown has returned */
+    uint32_t *stop;    /* atomic: 1 when the sender should end */
+    latch_t *warm;     /* one arrival after the racer's first 1,000 sends */
+    uint64_t ok;       /* out: sends that returned 0 */
+    uint64_t refused;  /* out: sends that returned CASTY_ESHUTDOWN */
+    uint64_t bad;      /* out: any other result, or 0 after shutdown returned */
+};
+
+static void *racer(void *p)
+{
+    struct racer_arg *a = p;
+    for (uint64_t i = 0; !__atomic_load_n(a->stop, __ATOMIC_ACQUIRE); i++) {
+        uint32_t closed = __atomic_load_n(a->closed, __ATOMIC_ACQUIRE);
+        int rc = CASTY_TELL(a->refs[i % (uint64_t)a->nrefs], pool_small, .value = 1);
+        if (rc == 0 && !closed)
+            a->ok++;
+        else if (rc == CASTY_ESHUTDOWN)
+            __atomic_fetch_add(&a->refused, 1, __ATOMIC_RELAXED); /* the test polls it */
+        else
+            a->bad++;
+        if (i == 1000)
+            latch_add(a->warm, 1);
+    }
+    return NULL;
+}
+
+/* Threads keep sending while the system shuts down: the registry keeps the
+ * system alive for a send in progress (no use after free under ASan/TSan),
+ * a send that starts after casty_system_shutdown returned is refused, and
+ * nothing is handled that was not accepted. */
+Test(stress_pool, outside_senders_race_shutdown, .timeout = 300)
+{
+    uint32_t rounds = (uint32_t)(60 / stress_scale()) + 4;
+    for (uint32_t round = 0; round < rounds; round++) {
+        casty_system_config_t cfg;
+        casty_system_config_init(&cfg);
+        cfg.workers = 1 + round % 2;
+        casty_system_t *sys;
+        cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+        struct tally t;
+        tally_init(&t);
+        latch_add(&t.gate, 1); /* no gating here */
+        casty_ref_t refs[3];
+        spawn_counters(sys, &t, refs, 3);
+        uint32_t closed = 0, stop = 0;
+        latch_t warm = LATCH_INIT;
+        struct racer_arg args[3];
+        pthread_t th[3];
+        for (int i = 0; i < 3; i++) {
+            args[i] = (struct racer_arg){refs, 3, &closed, &stop, &warm, 0, 0, 0};
+            cr_assert_eq(pthread_create(&th[i], NULL, racer, &args[i]), 0);
+        }
+        cr_assert_eq(latch_wait(&warm, 3, 60000), 3);
+        cr_assert_eq(casty_system_shutdown(sys), 0);
+        __atomic_store_n(&closed, 1, __ATOMIC_RELEASE);
+        /* Let every racer see `closed` and be refused a few times. */
+        uint64_t deadline = now_ns() + 60000000000ull;
+        for (int i = 0; i < 3; i++)
+            while (__atomic_load_n(&args[i].refused, __ATOMIC_RELAXED) < 100 &&
+                   now_ns() < deadline)
+                sched_yield();
+        __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+        uint64_t ok = 0;
+        for (int i = 0; i < 3; i++) {
+            cr_assert_eq(pthread_join(th[i], NULL), 0);
+            cr_assert_eq(args[i].bad, 0, "round %u racer %d: %llu sends neither accepted nor "
+                         "refused (or accepted after shutdown)", round, i,
+                         (unsigned long long)args[i].bad);
+            cr_assert_geq(args[i].refused, 100);
+            ok += args[i].ok;
+        }
+        cr_assert_geq(ok, 3000);
+        cr_assert_leq(latch_get(&t.handled), ok);
         tally_destroy(&t);
     }
 }
