@@ -890,6 +890,7 @@ static bool waiting_for_children(const struct cell *c)
 void casty__run_actor(struct worker *w, struct cell *c)
 {
     uint32_t budget = w->sys->throughput;
+    w->overflowed = false;
 again:
     process_sys(w, c);
     while (budget > 0 && !waiting_for_children(c)) {
@@ -907,13 +908,15 @@ again:
             invoke(w, c, m);
         if (load_relaxed(&c->sysq) != NULL)
             process_sys(w, c);
+        if (w->overflowed)
+            break; /* let the actors it woke run first (casty__schedule_requeue) */
     }
     if (waiting_for_children(c)) {
         if (suspend(c))
             goto again;
         return;
     }
-    if (budget == 0 || mbox_has_sys(c) || !mbox_try_idle(c, w)) {
+    if (budget == 0 || w->overflowed || mbox_has_sys(c) || !mbox_try_idle(c, w)) {
         casty__schedule_requeue(w, c);
         return;
     }

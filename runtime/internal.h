@@ -264,6 +264,7 @@ struct worker {
     alignas(CACHE_LINE) struct cell *lifo;
     uint32_t lifo_streak;
     uint32_t tick;
+    bool overflowed; /* the ring spilled into the injection queue during this run */
     uint64_t rng;
     uint32_t index;
     struct casty_system *sys;

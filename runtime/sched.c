@@ -18,6 +18,7 @@
  * park. This file does not know what running an actor means (actor.c). */
 #include <errno.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -108,6 +109,7 @@ static void ring_push(struct worker *w, struct cell *c)
         uint32_t half = RING_SIZE / 2;
         if (!ck_pr_cas_64(&w->ring_head, head, head_next(head, h + half)))
             continue;
+        w->overflowed = true;
         struct cell *first = load_relaxed(&w->ring[h & RING_MASK]);
         struct cell *prev = first;
         for (uint32_t i = 1; i < half; i++) {
@@ -364,8 +366,16 @@ static struct cell *search(struct worker *w)
     for (int round = 0; round < SPIN_ROUNDS && !load_relaxed(&sys->exit); round++) {
         if ((c = inject_pop(w)) != NULL || (c = steal_any(w)) != NULL)
             break;
-        for (int i = 0; i < 16; i++)
-            cpu_relax();
+        /* After a short spin, yield instead: when the process has more
+         * runnable threads than cores (a thread outside the pool feeding
+         * it, another system's workers, the reactor), a searching worker
+         * would otherwise hold a core that the thread it waits for needs. */
+        if (round < 8) {
+            for (int i = 0; i < 16; i++)
+                cpu_relax();
+        } else {
+            sched_yield();
+        }
     }
     ck_pr_dec_32(&sys->nsearching);
     if (c && work_visible(sys))
@@ -419,6 +429,15 @@ void casty__schedule(struct casty_system *sys, struct cell *c)
  * apart onto two cores. */
 void casty__schedule_requeue(struct worker *w, struct cell *c)
 {
+    if (w->overflowed) {
+        /* It woke more actors than the ring holds, and the older ones went
+         * to the injection queue: it queues behind them, so that an actor
+         * spawning (or waking) thousands of others cannot run again before
+         * they do, holding them all alive. */
+        w->overflowed = false;
+        inject_push_list(w->sys, c, c, 1);
+        return;
+    }
     bool backlog = ring_len(w) != 0 || w->lifo != NULL;
     ring_push(w, c);
     if (backlog)
