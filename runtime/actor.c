@@ -189,7 +189,8 @@ int casty__deliver(struct casty_system *sys, casty_ref_t to, const casty_type_t 
         return CASTY_ENOMEM;
     }
     m->gen = gen;
-    m->flags |= (uint8_t)flags;
+    if (flags) /* (no read of the fresh node's line otherwise) */
+        m->flags |= (uint8_t)flags;
     if (c == NULL || gen == 0) {
         casty__dead_letter(sys, w, m, to);
         return 0;
