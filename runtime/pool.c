@@ -296,7 +296,7 @@ static struct casty_msg *ext_take(struct pool_ext *c)
                  * few nodes ahead now, for writing, so that the send's
                  * exchange does not wait for the line. (A prefetch past the
                  * slab's end is harmless.) */
-                __builtin_prefetch(node + EXT_PREFETCH * EXT_NODE_SIZE, 1);
+                prefetch_for_write(node + EXT_PREFETCH * EXT_NODE_SIZE);
                 return (struct casty_msg *)(void *)node;
             }
         }
@@ -448,7 +448,8 @@ struct casty_msg *casty__msg_alloc(struct casty_system *sys, struct worker *w, s
         p->free = m->next;
         /* The next free node most likely came back from another core:
          * start fetching it (its link is read by the next allocation). */
-        __builtin_prefetch(p->free, 1);
+        if (p->free)
+            prefetch_for_write(p->free);
     }
     if (m == NULL)
         return NULL;
