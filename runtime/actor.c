@@ -130,6 +130,32 @@ static int admit(struct cell *c, uint32_t *flags)
     }
 }
 
+/* memcpy for a message's value: most are a few words, which a call into
+ * the C library (through the PLT in a shared build) costs more than. */
+static inline void copy_value(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
 static struct casty_msg *new_message(struct casty_system *sys, struct worker *w,
                                      const casty_type_t *type, const void *value,
                                      void *heap_value, size_t prefix)
@@ -143,8 +169,7 @@ static struct casty_msg *new_message(struct casty_system *sys, struct worker *w,
         m->flags = MSG_DATA_HEAP;
     } else {
         m->data = m->payload + prefix;
-        if (type->size)
-            memcpy(m->data, value, type->size);
+        copy_value(m->data, value, type->size);
     }
     return m;
 }
@@ -831,7 +856,7 @@ static void invoke(struct worker *w, struct cell *c, struct casty_msg *m)
     struct casty_ctx ctx = {c, w, w->sys};
     struct casty_behavior *b = c->behavior;
     struct casty_behavior *next = b->fn.receive(&ctx, m, b->size ? b->data : NULL);
-    if (next != casty_same())
+    if (next != &casty__same_b)
         apply_next(w, c, next, m);
 }
 

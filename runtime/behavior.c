@@ -6,7 +6,8 @@
 
 #include "internal.h"
 
-static struct casty_behavior same_b = {.kind = BEH_SAME, .is_static = 1};
+/* Not static: the run compares a handler's result with it directly. */
+struct casty_behavior casty__same_b = {.kind = BEH_SAME, .is_static = 1};
 static struct casty_behavior stopped_b = {.kind = BEH_STOPPED, .is_static = 1};
 static struct casty_behavior unhandled_b = {.kind = BEH_UNHANDLED, .is_static = 1};
 static struct casty_behavior restart_b = {.kind = BEH_RESTART, .is_static = 1};
@@ -65,7 +66,7 @@ struct casty_behavior *casty__behavior_make(uint8_t kind, const void *data, size
     return b;
 }
 
-casty_behavior_t *casty_same(void) { return &same_b; }
+casty_behavior_t *casty_same(void) { return &casty__same_b; }
 casty_behavior_t *casty_stopped(void) { return &stopped_b; }
 casty_behavior_t *casty_unhandled(void) { return &unhandled_b; }
 casty_behavior_t *casty_restart(void) { return &restart_b; }
