@@ -607,15 +607,22 @@ static bool terminated_wanted(struct cell *c, const struct casty_msg *m)
 
 /* ---- children ------------------------------------------------------------------------------ */
 
+static bool has_children(const struct cell *c)
+{
+    return c->first_child != 0 || c->first_anon != 0;
+}
+
 static void stop_children(struct worker *w, struct cell *c)
 {
-    for (uint32_t s = c->first_child; s != 0;) {
-        struct cell *child = casty__cell_lookup(w->sys, s);
-        struct sys_stop stop = {.gen = load_relaxed(&child->live_gen)};
-        if (stop.gen)
-            casty__send_sys(w->sys, s, MSG_SYS_STOP, &stop, sizeof stop);
-        s = child->sib_next;
-    }
+    uint32_t lists[2] = {c->first_child, c->first_anon};
+    for (int i = 0; i < 2; i++)
+        for (uint32_t s = lists[i]; s != 0;) {
+            struct cell *child = casty__cell_lookup(w->sys, s);
+            struct sys_stop stop = {.gen = load_relaxed(&child->live_gen)};
+            if (stop.gen)
+                casty__send_sys(w->sys, s, MSG_SYS_STOP, &stop, sizeof stop);
+            s = child->sib_next;
+        }
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
@@ -680,7 +687,7 @@ static void begin_stop(struct worker *w, struct cell *c)
         return;
     c->status = CELL_STOPPING;
     timers_clear(c);
-    if (c->first_child == 0) {
+    if (!has_children(c)) {
         finish_stop(w, c);
         return;
     }
@@ -713,7 +720,7 @@ static void begin_restart(struct worker *w, struct cell *c, int code, const char
     timers_clear(c);
     set_current(c, NULL);
     c->status = CELL_RESTARTING;
-    if (c->first_child == 0) {
+    if (!has_children(c)) {
         complete_restart(w, c);
         return;
     }
@@ -790,7 +797,7 @@ static void child_terminated(struct worker *w, struct cell *c, const struct sys_
     struct cell *child = casty__cell_lookup(w->sys, sc->slot);
     casty__child_unlink(w->sys, c, child);
     casty__cell_free_slot(w->sys, child);
-    if (c->first_child != 0)
+    if (has_children(c))
         return;
     if (c->status == CELL_STOPPING)
         finish_stop(w, c);

@@ -203,8 +203,10 @@ struct cell {
     uint32_t alloc_gen;  /* owned by whoever holds the free slot */
     uint32_t next_free;  /* free-slot stack link (atomic) */
     uint32_t parent_slot, parent_gen; /* 0 for top-level; atomic (read by shutdown) */
-    /* children: an intrusive list through the child cells, touched only by
-     * the parent's worker, under sys->names_lock (lookups read it) */
+    /* children: intrusive lists through the child cells, changed only by
+     * the parent's worker. Named children (first_child) under
+     * sys->names_lock, because lookups walk them; anonymous ones
+     * (first_anon, on the consumer's line) without: nothing else reads them. */
     uint32_t first_child, sib_next;
     /* Line 2, the consumer's line: owned by the worker running the actor
      * (sysq is pushed to by senders of system messages, which are rare). */
@@ -213,10 +215,12 @@ struct cell {
     struct casty_msg *sysq;                   /* LIFO stack of system messages */
     struct casty_behavior *behavior;          /* current */
     struct casty_behavior *initial;           /* template for restart */
-    uint32_t gen;       /* consumer-owned: the incarnation running */
-    uint32_t sib_prev;  /* (children list, as above) */
-    uint32_t suspended; /* atomic: 1 while waiting for children, unscheduled */
+    uint32_t gen;        /* consumer-owned: the incarnation running */
+    uint32_t sib_prev;   /* (children lists, as above) */
+    uint32_t first_anon; /* (children lists, as above) */
+    uint32_t suspended;  /* atomic: 1 while waiting for children, unscheduled */
     uint8_t status;
+    uint8_t anon_child;  /* in its parent's first_anon list (set by the parent's worker) */
 };
 
 static_assert(offsetof(struct cell, stub) == CACHE_LINE && sizeof(struct cell) == 2 * CACHE_LINE,
@@ -417,7 +421,8 @@ struct casty_system *casty__system_acquire(uint64_t node, struct worker **w_out)
 void casty__system_release(struct casty_system *sys);
 void casty__actor_stopped(struct casty_system *sys);
 void casty__names_remove(struct casty_system *sys, struct cell *c);
-void casty__child_link(struct casty_system *sys, struct cell *parent, struct cell *child);
+void casty__child_link(struct casty_system *sys, struct cell *parent, struct cell *child,
+                       bool anonymous);
 void casty__child_unlink(struct casty_system *sys, struct cell *parent, struct cell *child);
 int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
                     const char *name, const casty_spawn_options_t *options, casty_ref_t *out);

@@ -200,28 +200,45 @@ void casty__names_remove(struct casty_system *sys, struct cell *c)
     pthread_mutex_unlock(&sys->names_lock);
 }
 
-/* Children: an intrusive doubly linked list through the child cells, owned
- * by the parent's worker; the names lock keeps casty_lookup's walks safe. */
-void casty__child_link(struct casty_system *sys, struct cell *parent, struct cell *child)
+/* Children: intrusive doubly linked lists through the child cells, owned by
+ * the parent's worker. Named children are under the names lock, which keeps
+ * casty_lookup's walks (and the uniqueness check of a new name) safe;
+ * anonymous children are in a list of their own that nothing but the
+ * parent's worker reads, so spawning and reaping them takes no lock (and a
+ * named spawn does not walk past thousands of anonymous siblings). */
+void casty__child_link(struct casty_system *sys, struct cell *parent, struct cell *child,
+                       bool anonymous)
 {
+    uint32_t *first = anonymous ? &parent->first_anon : &parent->first_child;
+    if (!anonymous)
+        pthread_mutex_lock(&sys->names_lock);
+    child->anon_child = anonymous;
     child->sib_prev = 0;
-    child->sib_next = parent->first_child;
-    if (parent->first_child)
-        casty__cell_lookup(sys, parent->first_child)->sib_prev = child->slot;
-    parent->first_child = child->slot;
+    child->sib_next = *first;
+    if (*first)
+        casty__cell_lookup(sys, *first)->sib_prev = child->slot;
+    *first = child->slot;
+    if (!anonymous)
+        pthread_mutex_unlock(&sys->names_lock);
 }
 
 void casty__child_unlink(struct casty_system *sys, struct cell *parent, struct cell *child)
 {
-    pthread_mutex_lock(&sys->names_lock);
+    bool anonymous = child->anon_child;
+    if (!anonymous)
+        pthread_mutex_lock(&sys->names_lock);
     if (child->sib_prev)
         casty__cell_lookup(sys, child->sib_prev)->sib_next = child->sib_next;
+    else if (anonymous)
+        parent->first_anon = child->sib_next;
     else
         parent->first_child = child->sib_next;
     if (child->sib_next)
         casty__cell_lookup(sys, child->sib_next)->sib_prev = child->sib_prev;
     child->sib_next = child->sib_prev = 0;
-    pthread_mutex_unlock(&sys->names_lock);
+    child->anon_child = 0;
+    if (!anonymous)
+        pthread_mutex_unlock(&sys->names_lock);
 }
 
 /* The live child of `parent` called `name`, or NULL. Under names_lock. */
@@ -545,11 +562,8 @@ static int spawn_cell(struct casty_system *sys, struct cell *parent, casty_behav
         store_relaxed(&e->overflow, capacity ? (uint32_t)options->overflow : 0u);
         store_relaxed(&e->capacity, capacity);
     }
-    if (parent) {
-        pthread_mutex_lock(&sys->names_lock);
-        casty__child_link(sys, parent, c);
-        pthread_mutex_unlock(&sys->names_lock);
-    }
+    if (parent)
+        casty__child_link(sys, parent, c, name == NULL);
     ck_pr_inc_64(&sys->live);
     ck_pr_inc_64(&sys->spawned);
     store_release(&c->live_gen, gen);

@@ -453,3 +453,147 @@ Test(bounded, bad_overflow_value_is_einval)
     cr_assert_eq(casty_spawn(sys, casty_receive(sink, NULL, 0), NULL, &opts, &ref), CASTY_EINVAL);
     cr_assert_eq(casty_system_shutdown(sys), 0);
 }
+
+/* ---- anonymous and named children together ---------------------------------------- */
+
+/* Anonymous children live in a list of their own (no lock; only the parent's
+ * worker touches it), named ones in the list that lookups walk. Stopping
+ * children out of the middle of both lists, then the parent, must still run
+ * every post_stop once, children first, and leave the named ones findable
+ * until they stop. */
+CASTY_SIGNAL(mix_spawn);
+CASTY_SIGNAL(quit_sig);
+
+static const char *const mix_labels[6] = {"a0", "n1", "a2", "a3", "n4", "a5"};
+static casty_ref_t mix_kids[6];
+static latch_t mix_ready = LATCH_INIT;
+
+static casty_behavior_t *mix_kid(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    return casty_msg_is(msg, quit_sig) ? casty_stopped() : casty_unhandled();
+}
+
+static casty_behavior_t *mixer(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    if (casty_msg_is(msg, mix_spawn)) {
+        for (int i = 0; i < 6; i++) {
+            casty_lifecycle_t hooks = {.post_stop = post_stop_hook, .arg = (void *)mix_labels[i]};
+            const char *name = mix_labels[i][0] == 'n' ? mix_labels[i] : NULL;
+            cr_assert_eq(casty_ctx_spawn(ctx, casty_with_lifecycle(casty_receive(mix_kid, NULL, 0),
+                                                                   &hooks),
+                                         name, NULL, &mix_kids[i]),
+                         0);
+        }
+        latch_add(&mix_ready, 1);
+        return casty_same();
+    }
+    return casty_msg_is(msg, go_sig) ? casty_stopped() : casty_unhandled();
+}
+
+Test(hierarchy, anonymous_and_named_children_stop_in_any_order)
+{
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(NULL, &sys), 0);
+    reset_log();
+    casty_lifecycle_t hooks = {.post_stop = post_stop_hook, .arg = (void *)"mixer"};
+    casty_ref_t m;
+    cr_assert_eq(casty_spawn(sys, casty_with_lifecycle(casty_receive(mixer, NULL, 0), &hooks),
+                             "mixer", NULL, &m),
+                 0);
+    cr_assert_eq(casty_tell(m, &mix_spawn_type, NULL), 0);
+    cr_assert_eq(latch_wait(&mix_ready, 1, 5000), 1);
+    casty_ref_t r;
+    cr_assert_eq(casty_lookup(sys, "/mixer/n1", &r), 0);
+    cr_assert(casty_ref_eq(r, mix_kids[1]));
+    cr_assert_eq(casty_lookup(sys, "/mixer/n4", &r), 0);
+    /* Out of the middle (a2), the head of the anonymous list (a5, linked
+     * last) and a named one (n1). */
+    cr_assert_eq(casty_tell(mix_kids[2], &quit_sig_type, NULL), 0);
+    cr_assert_eq(casty_tell(mix_kids[5], &quit_sig_type, NULL), 0);
+    cr_assert_eq(casty_tell(mix_kids[1], &quit_sig_type, NULL), 0);
+    cr_assert_eq(latch_wait(&logged, 3, 5000), 3);
+    cr_assert_eq(wait_gone(sys, "/mixer/n1"), CASTY_ENOENT);
+    cr_assert_eq(casty_lookup(sys, "/mixer/n4", &r), 0, "a sibling's stop unlinked n4");
+    cr_assert_eq(casty_tell(m, &go_sig_type, NULL), 0);
+    cr_assert_eq(latch_wait(&logged, 7, 5000), 7);
+    int mixer_at = log_index("post_stop:mixer");
+    cr_assert_eq(mixer_at, 6, "the parent's post_stop ran last");
+    char entry[32];
+    for (int i = 0; i < 6; i++) {
+        snprintf(entry, sizeof entry, "post_stop:%s", mix_labels[i]);
+        cr_assert_geq(log_index(entry), 0, "%s never stopped", mix_labels[i]);
+    }
+    cr_assert_eq(wait_gone(sys, "/mixer"), CASTY_ENOENT);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(latch_get(&logged), 7, "a post_stop ran twice");
+}
+
+/* A parent reaps thousands of anonymous children (no lock) while another
+ * thread keeps looking up its named child (the locked list): under TSan this
+ * is the check that the two lists never share a link. */
+CASTY_SIGNAL(churn_more);
+static latch_t churned = LATCH_INIT;
+
+static casty_behavior_t *short_lived(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    if (!casty_msg_is(msg, quit_sig))
+        return casty_unhandled();
+    latch_add(&churned, 1);
+    return casty_stopped();
+}
+
+static casty_behavior_t *churn_parent(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    uint32_t *left = state;
+    if (!casty_msg_is(msg, churn_more))
+        return casty_unhandled();
+    if (*left == UINT32_MAX) { /* first message: the named child */
+        casty_ref_t anchor;
+        cr_assert_eq(casty_ctx_spawn(ctx, casty_receive(sink, NULL, 0), "anchor", NULL, &anchor), 0);
+        *left = 20000;
+    }
+    for (int i = 0; i < 100 && *left > 0; i++, (*left)--) {
+        casty_ref_t kid;
+        cr_assert_eq(casty_ctx_spawn(ctx, casty_receive(short_lived, NULL, 0), NULL, NULL, &kid), 0);
+        cr_assert_eq(casty_tell(kid, &quit_sig_type, NULL), 0);
+    }
+    if (*left > 0)
+        cr_assert_eq(casty_tell(casty_ctx_self(ctx), &churn_more_type, NULL), 0);
+    return casty_same();
+}
+
+Test(hierarchy, anonymous_children_churn_while_named_ones_are_looked_up, .timeout = 120)
+{
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.workers = 2;
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    uint32_t start = UINT32_MAX;
+    casty_ref_t p;
+    cr_assert_eq(casty_spawn(sys, casty_receive(churn_parent, &start, sizeof start), "churner",
+                             NULL, &p),
+                 0);
+    cr_assert_eq(casty_tell(p, &churn_more_type, NULL), 0);
+    casty_ref_t anchor = CASTY_REF_NONE, r;
+    uint64_t deadline = now_ns() + 60000000000ull;
+    uint64_t lookups = 0;
+    while (latch_get(&churned) < 20000 && now_ns() < deadline) {
+        if (casty_lookup(sys, "/churner/anchor", &r) == 0) {
+            if (casty_ref_is_none(anchor))
+                anchor = r;
+            cr_assert(casty_ref_eq(r, anchor), "the anchor changed under the churn");
+            lookups++;
+        }
+    }
+    cr_assert_eq(latch_wait(&churned, 20000, 60000), 20000);
+    cr_assert_gt(lookups, 0);
+    cr_assert_eq(casty_lookup(sys, "/churner/anchor", &r), 0);
+    cr_assert(casty_ref_eq(r, anchor));
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
