@@ -2,7 +2,8 @@
  * messages hop between 1,000 actors, sent from actors and from outside
  * threads at once; every actor's count is then read back and must sum to
  * exactly what was sent. Also: many short-lived actors spawned and stopped
- * concurrently (slot reuse), and stale refs under load. */
+ * concurrently (slot reuse), stale refs under load, and fan-outs wider than
+ * a worker's ring (the spill into the injection queue). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 
@@ -243,4 +244,118 @@ Test(stress_sched, random_ping_pong_never_runs_an_actor_twice, .timeout = 300)
         cr_assert_eq(st.dead_letters, 0);
         cr_assert_eq(casty_system_shutdown(sys), 0);
     }
+}
+
+/* ---- fan-outs wider than a worker's ring ----------------------------------------
+ * Hubs each wake FAN leaves per message (more than a ring holds, so the ring
+ * spills into the injection queue and the hub's run ends, queued behind its
+ * leaves); every leaf answers its hub. Several hubs on two workers, many
+ * rounds: exact counts, nothing unhandled or dead-lettered, and no actor's
+ * handler ever entered twice at once (each actor checks a flag of its own). */
+
+#define FAN 1000
+#define HUBS 4
+
+CASTY_MESSAGE(fan_poke, casty_ref_t hub;);
+CASTY_SIGNAL(fan_back);
+CASTY_SIGNAL(fan_go);
+
+static casty_ref_t fan_leaves[HUBS][FAN];
+static latch_t fan_done = LATCH_INIT;
+static uint32_t fan_overlaps; /* atomic */
+
+struct fan_leaf {
+    uint32_t busy; /* atomic: 1 while the handler runs */
+    uint64_t pokes;
+};
+
+struct fan_hub {
+    uint32_t busy;
+    uint32_t index, rounds_left, backs;
+};
+
+static void fan_enter(uint32_t *busy)
+{
+    if (__atomic_exchange_n(busy, 1u, __ATOMIC_ACQ_REL) != 0)
+        __atomic_fetch_add(&fan_overlaps, 1, __ATOMIC_RELAXED);
+}
+
+static void fan_leave(uint32_t *busy)
+{
+    __atomic_store_n(busy, 0u, __ATOMIC_RELEASE);
+}
+
+static casty_behavior_t *fan_leaf_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    struct fan_leaf *s = state;
+    const fan_poke *p = casty_msg_as(msg, fan_poke);
+    if (p == NULL)
+        return casty_unhandled();
+    fan_enter(&s->busy);
+    s->pokes++;
+    cr_assert_eq(casty_tell(p->hub, &fan_back_type, NULL), 0);
+    fan_leave(&s->busy);
+    return casty_same();
+}
+
+static void fan_out(casty_ctx_t *ctx, struct fan_hub *s)
+{
+    for (uint32_t i = 0; i < FAN; i++)
+        cr_assert_eq(CASTY_TELL(fan_leaves[s->index][i], fan_poke, .hub = casty_ctx_self(ctx)), 0);
+}
+
+static casty_behavior_t *fan_hub_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    struct fan_hub *s = state;
+    fan_enter(&s->busy);
+    if (casty_msg_is(msg, fan_go)) {
+        fan_out(ctx, s);
+    } else if (casty_msg_is(msg, fan_back)) {
+        if (++s->backs == FAN) {
+            s->backs = 0;
+            if (--s->rounds_left == 0)
+                latch_add(&fan_done, 1);
+            else
+                fan_out(ctx, s);
+        }
+    } else {
+        fan_leave(&s->busy);
+        return casty_unhandled();
+    }
+    fan_leave(&s->busy);
+    return casty_same();
+}
+
+Test(stress_sched, fan_outs_wider_than_the_ring, .timeout = 300)
+{
+    uint32_t rounds = (uint32_t)(200 / stress_scale()) + 2;
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.workers = 2;
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    struct fan_leaf leaf0 = {0, 0};
+    for (uint32_t h = 0; h < HUBS; h++)
+        for (uint32_t i = 0; i < FAN; i++)
+            cr_assert_eq(casty_spawn(sys, casty_receive(fan_leaf_recv, &leaf0, sizeof leaf0), NULL,
+                                     NULL, &fan_leaves[h][i]),
+                         0);
+    casty_ref_t hubs[HUBS];
+    for (uint32_t h = 0; h < HUBS; h++) {
+        struct fan_hub st = {0, h, rounds, 0};
+        cr_assert_eq(casty_spawn(sys, casty_receive(fan_hub_recv, &st, sizeof st), NULL, NULL,
+                                 &hubs[h]),
+                     0);
+    }
+    for (uint32_t h = 0; h < HUBS; h++)
+        cr_assert_eq(casty_tell(hubs[h], &fan_go_type, NULL), 0);
+    cr_assert_eq(latch_wait(&fan_done, HUBS, 240000), HUBS, "a hub never finished its rounds");
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(st.unhandled, 0);
+    cr_assert_eq(st.dead_letters, 0);
+    cr_assert_eq(__atomic_load_n(&fan_overlaps, __ATOMIC_RELAXED), 0,
+                 "an actor's handler ran twice at once");
+    cr_assert_eq(casty_system_shutdown(sys), 0);
 }
