@@ -103,6 +103,16 @@ static uint64_t xorshift(uint64_t *x)
     return *x;
 }
 
+static casty_system_t *system_with_workers(uint32_t workers)
+{
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.workers = workers;
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    return sys;
+}
+
 /* ---- senders that exit while their messages wait ---------------------------- */
 
 #define GATE_ACTORS 16
@@ -271,11 +281,7 @@ Test(stress_pool, systems_shut_down_with_queued_messages, .timeout = 300)
     uint32_t rounds = (uint32_t)(40 / stress_scale()) + 4;
     uint32_t per = (uint32_t)(5000 / stress_scale());
     for (uint32_t round = 0; round < rounds; round++) {
-        casty_system_config_t cfg;
-        casty_system_config_init(&cfg);
-        cfg.workers = 1 + round % 2;
-        casty_system_t *sys;
-        cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+        casty_system_t *sys = system_with_workers(1 + round % 2);
         struct tally t;
         tally_init(&t);
         casty_ref_t refs[4];
@@ -343,11 +349,7 @@ Test(stress_pool, outside_senders_race_shutdown, .timeout = 300)
 {
     uint32_t rounds = (uint32_t)(60 / stress_scale()) + 4;
     for (uint32_t round = 0; round < rounds; round++) {
-        casty_system_config_t cfg;
-        casty_system_config_init(&cfg);
-        cfg.workers = 1 + round % 2;
-        casty_system_t *sys;
-        cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+        casty_system_t *sys = system_with_workers(1 + round % 2);
         struct tally t;
         tally_init(&t);
         latch_add(&t.gate, 1); /* no gating here */
