@@ -368,9 +368,6 @@ static inline casty_ref_t casty__cell_ref(const struct casty_system *sys, uint32
 /* pool.c */
 struct casty_msg *casty__msg_alloc(struct casty_system *sys, struct worker *w, size_t size);
 void casty__msg_release(struct worker *w, struct casty_msg *m);
-
-/* What casty_same() returns (behavior.c). */
-extern struct casty_behavior casty__same_b;
 void casty__msg_drop_value(struct casty_msg *m);
 int casty__pool_init(struct worker *w, uint32_t nworkers);
 void casty__pool_flush(struct worker *w);
@@ -406,6 +403,7 @@ void casty__note_unhandled(struct casty_system *sys, const casty_type_t *type,
 struct casty_msg *casty__msg_take(struct casty_msg *m);
 
 /* behavior.c */
+extern struct casty_behavior casty__same_b; /* what casty_same() returns */
 struct casty_behavior *casty__behavior_instantiate(struct casty_behavior *initial);
 struct casty_behavior *casty__behavior_unwrap(struct casty_behavior *b);
 const void *casty__behavior_find(const struct casty_behavior *b, uint8_t kind);

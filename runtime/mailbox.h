@@ -70,9 +70,6 @@ static inline bool mbox_push(struct cell *c, struct casty_msg *m)
     return was_idle;
 }
 
-/* Takes the next message, or NULL when none is visible yet. The node
- * returned stays owned by the queue (as its head) until the next pop or
- * mbox_try_idle releases it through `release`. Consumer only. */
 /* casty__msg_release's common case, inline: a value without a drop in a
  * node of the releasing worker's own pool goes straight back on its free
  * list (what casty__msg_release would do, without the call). */
@@ -89,6 +86,9 @@ static inline void mbox_release(struct worker *w, struct casty_msg *m)
     casty__msg_release(w, m);
 }
 
+/* Takes the next message, or NULL when none is visible yet. The node
+ * returned stays owned by the queue (as its head) until the next pop or
+ * mbox_try_idle releases it through `release`. Consumer only. */
 static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
 {
     struct casty_msg *head = c->head;
