@@ -182,11 +182,7 @@ Test(stress_pool, senders_exit_while_their_messages_wait, .timeout = 300)
 {
     uint64_t seed = stress_seed("stress_pool/senders_exit");
     uint32_t per = (uint32_t)(40000 / stress_scale());
-    casty_system_config_t cfg;
-    casty_system_config_init(&cfg);
-    cfg.workers = 2;
-    casty_system_t *sys;
-    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    casty_system_t *sys = system_with_workers(2);
     static struct tally t;
     tally_init(&t);
     casty_ref_t refs[GATE_ACTORS];
@@ -243,11 +239,7 @@ static void *crowd_sender(void *p)
 Test(stress_pool, more_senders_than_caches, .timeout = 300)
 {
     uint32_t per = (uint32_t)(2000 / stress_scale());
-    casty_system_config_t cfg;
-    casty_system_config_init(&cfg);
-    cfg.workers = 2;
-    casty_system_t *sys;
-    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    casty_system_t *sys = system_with_workers(2);
     static struct tally t;
     tally_init(&t);
     latch_add(&t.gate, 1);
@@ -483,11 +475,7 @@ static casty_behavior_t *forwarder(casty_ctx_t *ctx, const casty_msg_t *msg, voi
 Test(stress_pool, workers_send_into_another_system, .timeout = 300)
 {
     uint32_t per = (uint32_t)(50000 / stress_scale());
-    casty_system_config_t cfg;
-    casty_system_config_init(&cfg);
-    cfg.workers = 2;
-    casty_system_t *dst;
-    cr_assert_eq(casty_system_create(&cfg, &dst), 0);
+    casty_system_t *dst = system_with_workers(2);
     static struct tally t;
     static latch_t forwarded = LATCH_INIT;
     tally_init(&t);
@@ -499,8 +487,7 @@ Test(stress_pool, workers_send_into_another_system, .timeout = 300)
      * source shuts down) while their messages wait at dst's gate (the
      * first time); the next source system's workers take the caches over. */
     for (int gen = 0; gen < 2; gen++) {
-        casty_system_t *src;
-        cr_assert_eq(casty_system_create(&cfg, &src), 0);
+        casty_system_t *src = system_with_workers(2);
         casty_ref_t fwd[4];
         for (int i = 0; i < 4; i++) {
             struct forwarder_state st = {counters[i], &forwarded};
