@@ -133,7 +133,7 @@ static inline bool mbox_try_idle(struct cell *c, struct worker *w)
     }
     /* No producer can reach `head` any more (the tail moved past it). */
     if (head != stub)
-        casty__msg_release(w, head);
+        mbox_release(w, head);
     return true;
 }
 
