@@ -49,9 +49,12 @@ enum msg_flag {
 };
 
 /* A node's owner: the index of the worker whose pool it came from (a
- * system has at most 1024 workers), POOL_EXT_OWNER for a node of a
- * non-worker sender's cache (pool.c; its slab says which), or
- * POOL_HEAP_OWNER for a node malloc'd on its own. */
+ * system has at most 1024 workers), with POOL_OWNER_LARGE set for a node of
+ * the pool's large class; POOL_EXT_OWNER for a node of a non-worker
+ * sender's cache (pool.c; its slab says which), or POOL_HEAP_OWNER for a
+ * node malloc'd on its own (both special values are tested first: they
+ * have the class bit set too). */
+#define POOL_OWNER_LARGE 0x4000u
 #define POOL_EXT_OWNER 0xfffeu
 #define POOL_HEAP_OWNER 0xffffu
 
@@ -66,9 +69,15 @@ struct casty_msg {
     alignas(16) unsigned char payload[];
 };
 
-/* Pool nodes are this big; values up to MSG_INLINE_MAX bytes live inline. */
+/* Worker pools hand out nodes of two sizes: small ones for values of up to
+ * MSG_SMALL_MAX bytes (most messages are a few words; a backlog of them
+ * then takes half the memory, and half the page faults to grow it), large
+ * ones for values of up to MSG_INLINE_MAX bytes. */
+#define MSG_NODE_SMALL 64
 #define MSG_NODE_SIZE 128
+#define MSG_SMALL_MAX (MSG_NODE_SMALL - offsetof(struct casty_msg, payload))
 #define MSG_INLINE_MAX (MSG_NODE_SIZE - offsetof(struct casty_msg, payload))
+#define POOL_CLASSES 2 /* 0: small, 1: large */
 
 /* The stub of a mailbox only ever uses `next`. */
 struct msg_link {
@@ -244,11 +253,14 @@ struct pool_outbox {
 struct pool_ext_set;     /* pool.c: the system's caches for non-worker senders */
 struct pool_ext_pending; /* pool.c: external nodes released, not yet given back */
 
+struct pool_ext;         /* pool.c: a cache of small nodes in bitmap slabs */
+
 struct pool {
-    struct casty_msg *free;   /* owner only */
-    uint32_t nfree;
-    struct casty_msg *remote; /* stack pushed by other workers, taken whole by the owner */
-    struct pool_outbox *outbox; /* per owner worker */
+    /* owner only: nodes the owner itself released, by class (0: small) */
+    struct casty_msg *free[POOL_CLASSES];
+    struct pool_ext *own; /* owner only: where its small nodes come from */
+    struct casty_msg *remote; /* large nodes pushed by other workers, taken whole by the owner */
+    struct pool_outbox *outbox; /* per owner worker: its large nodes released here */
     struct pool_ext_pending *ext_pending; /* owner only: a small table by slab */
     struct pool_ext_set *ext; /* the same set in every worker's pool; worker 0's frees it */
     void **slabs;

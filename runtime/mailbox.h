@@ -75,12 +75,13 @@ static inline bool mbox_push(struct cell *c, struct casty_msg *m)
  * list (what casty__msg_release would do, without the call). */
 static inline void mbox_release(struct worker *w, struct casty_msg *m)
 {
-    if (w && m->owner == w->index && !(m->flags & MSG_DATA_HEAP) &&
+    if (w && (m->owner & ~POOL_OWNER_LARGE) == w->index && !(m->flags & MSG_DATA_HEAP) &&
         (m->kind != MSG_USER || m->type == NULL || m->type->drop == NULL)) {
+        uint32_t cls = (m->owner & POOL_OWNER_LARGE) != 0;
         m->flags = MSG_NO_DROP;
         m->data = NULL;
-        m->next = w->pool.free;
-        w->pool.free = m;
+        m->next = w->pool.free[cls];
+        w->pool.free[cls] = m;
         return;
     }
     casty__msg_release(w, m);

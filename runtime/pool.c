@@ -2,14 +2,22 @@
  * caches of small nodes for the threads that are not the system's workers,
  * and heap nodes for everything else.
  *
- * Worker pools. A worker allocates from its own free list; when that is
- * empty it takes, in one exchange, the whole stack of nodes other workers
- * have returned, and only then carves a new slab. A worker that releases a
- * node owned by another worker does not touch that worker's free list: it
- * collects such nodes in a per-owner outbox and pushes the outbox onto the
- * owner's remote stack in one CAS when it holds POOL_BATCH nodes (or when it
- * goes idle). So the hot path has no malloc, no lock and no cross-thread
- * free.
+ * Worker pools. Two sizes of node: small (64 bytes, values of up to
+ * MSG_SMALL_MAX bytes, most messages) and large (128 bytes, up to
+ * MSG_INLINE_MAX). A worker first reuses the nodes it released itself
+ * (a LIFO list per size: in a ping-pong the node just freed is still in
+ * its cache). Beyond that, small nodes come from the worker's own cache of
+ * bitmap slabs, as the external caches below work (nodes handed out in
+ * address order, given back by other threads as bits, so neither the
+ * allocating nor the releasing core reads or writes a node to move it: a
+ * linked free list made the sender of a cross-core stream miss on every
+ * node's link, 19% of fjthrput's time at 2 workers). Large nodes keep a
+ * linked design: when the free list is empty the worker takes, in one
+ * exchange, the whole stack of large nodes other workers have returned,
+ * and only then carves a new slab; a worker releasing another's large node
+ * collects it in a per-owner outbox and pushes the outbox onto the owner's
+ * remote stack in one CAS when it holds POOL_BATCH nodes (or when it goes
+ * idle). So the hot path has no malloc, no lock and no cross-thread free.
  *
  * External caches: the same for every other sending thread (the main
  * thread, the reactor, the workers of another system), for values of up to
@@ -56,7 +64,7 @@
 #include "atomics.h"
 #include "internal.h"
 
-#define POOL_SLAB_NODES 256
+#define POOL_SLAB_BYTES 32768
 #define POOL_BATCH 64
 
 #define EXT_NODE_SIZE 64
@@ -83,7 +91,9 @@ struct ext_slab {
 };
 static_assert(sizeof(struct ext_slab) <= EXT_HEAD_NODES * EXT_NODE_SIZE, "head fits");
 static_assert(sizeof(struct casty_msg) % 16 == 0 && EXT_NODE_SIZE % 16 == 0, "payload aligned");
-static_assert(EXT_VALUE_MAX <= MSG_INLINE_MAX, "an external node is a small pool node");
+static_assert(EXT_VALUE_MAX <= MSG_SMALL_MAX, "an external node is a small pool node");
+static_assert(POOL_SLAB_BYTES % MSG_NODE_SIZE == 0 && POOL_SLAB_BYTES % MSG_NODE_SMALL == 0,
+              "slabs hold whole nodes");
 
 /* One external cache. Everything but `claimed` belongs to the thread holding
  * it; the holder changes only through `claimed` (release store when handed
@@ -94,6 +104,7 @@ struct pool_ext {
     uint32_t word;             /* avail[0..word) are empty */
     uint32_t nslabs;
     uint32_t claimed; /* atomic: 1 while a thread holds it */
+    uint16_t owner;   /* what its nodes' owner says: POOL_EXT_OWNER, or a worker's index */
 };
 
 /* A system's external caches. Entries are only ever added, under lock. */
@@ -136,6 +147,7 @@ static struct casty_msg *heap_node(size_t size)
     return m;
 }
 
+/* Carves a new slab of large nodes into w's free list for them. */
 static int pool_grow(struct worker *w)
 {
     struct pool *p = &w->pool;
@@ -147,17 +159,21 @@ static int pool_grow(struct worker *w)
         p->slabs = slabs;
         p->slabs_cap = cap;
     }
-    unsigned char *slab = aligned_alloc(CACHE_LINE, (size_t)POOL_SLAB_NODES * MSG_NODE_SIZE);
+    unsigned char *slab = aligned_alloc(CACHE_LINE, POOL_SLAB_BYTES);
     if (slab == NULL)
         return CASTY_ENOMEM;
     p->slabs[p->nslabs++] = slab;
-    for (uint32_t i = 0; i < POOL_SLAB_NODES; i++) {
-        struct casty_msg *m = (struct casty_msg *)(void *)(slab + (size_t)i * MSG_NODE_SIZE);
-        m->owner = (uint16_t)w->index;
-        m->next = p->free;
-        p->free = m;
+    /* Linked in address order, so a burst of sends fills the slab front to
+     * back. */
+    struct casty_msg *first = NULL, **link = &first;
+    for (size_t off = 0; off + MSG_NODE_SIZE <= POOL_SLAB_BYTES; off += MSG_NODE_SIZE) {
+        struct casty_msg *m = (struct casty_msg *)(void *)(slab + off);
+        m->owner = (uint16_t)(w->index | POOL_OWNER_LARGE);
+        *link = m;
+        link = &m->next;
     }
-    p->nfree += POOL_SLAB_NODES;
+    *link = p->free[1];
+    p->free[1] = first;
     return 0;
 }
 
@@ -237,7 +253,7 @@ static int ext_carve(struct pool_ext *c)
         return CASTY_ENOMEM;
     unsigned char *base = (unsigned char *)s;
     for (uint32_t i = EXT_HEAD_NODES; i < EXT_SLAB_NODES; i++)
-        ((struct casty_msg *)(void *)(base + (size_t)i * EXT_NODE_SIZE))->owner = POOL_EXT_OWNER;
+        ((struct casty_msg *)(void *)(base + (size_t)i * EXT_NODE_SIZE))->owner = c->owner;
     for (uint32_t w = 0; w < EXT_WORDS; w++)
         c->avail[w] = ~0ull;
     c->avail[0] &= ~((1ull << EXT_HEAD_NODES) - 1);
@@ -327,6 +343,7 @@ static struct pool_ext *ext_claim(struct casty_system *sys)
         if (c) {
             c->word = EXT_WORDS; /* nothing taken yet: the first take carves */
             c->claimed = 1;
+            c->owner = POOL_EXT_OWNER;
             set->caches[set->n++] = c;
         }
     }
@@ -407,18 +424,22 @@ __attribute__((noinline)) static struct casty_msg *ext_alloc(struct casty_system
     return m ? m : heap_node(size);
 }
 
+/* Frees a cache and its slabs. */
+static void ext_cache_destroy(struct pool_ext *c)
+{
+    struct ext_slab *s = c->cur;
+    for (uint32_t j = 0; j < c->nslabs; j++) {
+        struct ext_slab *next = s->next;
+        free(s);
+        s = next;
+    }
+    free(c);
+}
+
 static void ext_set_destroy(struct pool_ext_set *set)
 {
-    for (uint32_t i = 0; i < set->n; i++) {
-        struct pool_ext *c = set->caches[i];
-        struct ext_slab *s = c->cur;
-        for (uint32_t j = 0; j < c->nslabs; j++) {
-            struct ext_slab *next = s->next;
-            free(s);
-            s = next;
-        }
-        free(c);
-    }
+    for (uint32_t i = 0; i < set->n; i++)
+        ext_cache_destroy(set->caches[i]);
     pthread_mutex_destroy(&set->lock);
     free(set);
 }
@@ -436,20 +457,30 @@ struct casty_msg *casty__msg_alloc(struct casty_system *sys, struct worker *w, s
         m = (sys && size <= EXT_VALUE_MAX) ? ext_alloc(sys, size) : heap_node(size);
     } else if (size > MSG_INLINE_MAX) {
         m = heap_node(size);
+    } else if (size <= MSG_SMALL_MAX) {
+        struct pool *p = &w->pool;
+        m = p->free[0];
+        if (m != NULL) {
+            p->free[0] = m->next;
+        } else {
+            m = ext_take(p->own);
+            if (m == NULL)
+                m = heap_node(size);
+        }
     } else {
         struct pool *p = &w->pool;
-        if (p->free == NULL) {
+        if (p->free[1] == NULL) {
             /* Full barrier: acquires the nodes other workers pushed. */
-            p->free = ck_pr_fas_ptr(&p->remote, NULL);
-            if (p->free == NULL && pool_grow(w) != 0)
+            p->free[1] = ck_pr_fas_ptr(&p->remote, NULL);
+            if (p->free[1] == NULL && pool_grow(w) != 0)
                 return heap_node(size);
         }
-        m = p->free;
-        p->free = m->next;
+        m = p->free[1];
+        p->free[1] = m->next;
         /* The next free node most likely came back from another core:
          * start fetching it (its link is read by the next allocation). */
-        if (p->free)
-            prefetch_for_write(p->free);
+        if (p->free[1])
+            prefetch_for_write(p->free[1]);
     }
     if (m == NULL)
         return NULL;
@@ -473,6 +504,8 @@ void casty__msg_drop_value(struct casty_msg *m)
     m->data = NULL;
 }
 
+/* Pushes w's outbox of `owner`'s large nodes onto that owner's remote
+ * stack. */
 static void outbox_flush(struct worker *w, uint32_t owner)
 {
     struct pool_outbox *o = &w->pool.outbox[owner];
@@ -489,32 +522,54 @@ static void outbox_flush(struct worker *w, uint32_t owner)
     o->count = 0;
 }
 
+/* Whether releasing m has a value to drop or a heap block to free (a read
+ * only: a node released by another core is then not written to). */
+static inline bool has_value_to_drop(const struct casty_msg *m)
+{
+    if (m->kind != MSG_USER)
+        return false;
+    if (m->flags & MSG_DATA_HEAP)
+        return true;
+    return !(m->flags & MSG_NO_DROP) && m->type && m->type->drop && m->data;
+}
+
 /* Releases a node after its value is done with: drops the value, then
  * returns the node to its pool. `w` is the releasing worker, NULL for any
  * other thread (a dead letter at send time; system destruction, when worker
  * nodes are simply abandoned to their slabs). */
 void casty__msg_release(struct worker *w, struct casty_msg *m)
 {
-    casty__msg_drop_value(m);
-    if (m->owner == POOL_HEAP_OWNER) {
+    if (has_value_to_drop(m))
+        casty__msg_drop_value(m);
+    uint32_t owner = m->owner;
+    if (owner == POOL_HEAP_OWNER) {
         free(m);
         return;
     }
+    bool large = owner != POOL_EXT_OWNER && (owner & POOL_OWNER_LARGE);
     if (w == NULL) {
-        if (m->owner == POOL_EXT_OWNER)
+        if (!large)
             ext_give_back(m);
         return;
     }
-    if (m->owner == w->index) {
-        m->next = w->pool.free;
-        w->pool.free = m;
+    if (!large) {
+        if (owner == w->index) {
+            m->next = w->pool.free[0];
+            w->pool.free[0] = m;
+        } else {
+            /* Another worker's small node or an external one: a bit for its
+             * slab, without writing to the node. */
+            ext_pending_add(&w->pool, m);
+        }
         return;
     }
-    if (m->owner == POOL_EXT_OWNER) {
-        ext_pending_add(&w->pool, m);
+    owner &= ~POOL_OWNER_LARGE;
+    if (owner == w->index) {
+        m->next = w->pool.free[1];
+        w->pool.free[1] = m;
         return;
     }
-    struct pool_outbox *o = &w->pool.outbox[m->owner];
+    struct pool_outbox *o = &w->pool.outbox[owner];
     m->next = NULL;
     if (o->tail)
         o->tail->next = m;
@@ -522,7 +577,7 @@ void casty__msg_release(struct worker *w, struct casty_msg *m)
         o->head = m;
     o->tail = m;
     if (++o->count >= POOL_BATCH)
-        outbox_flush(w, m->owner);
+        outbox_flush(w, owner);
 }
 
 /* Sets up w's pool (w->index and w->sys already set; worker 0 first, whose
@@ -533,8 +588,11 @@ int casty__pool_init(struct worker *w, uint32_t nworkers)
     memset(p, 0, sizeof *p);
     p->outbox = calloc(nworkers, sizeof(struct pool_outbox));
     p->ext_pending = calloc(EXT_PENDING, sizeof(struct pool_ext_pending));
-    if (p->outbox == NULL || p->ext_pending == NULL)
+    p->own = calloc(1, sizeof *p->own);
+    if (p->outbox == NULL || p->ext_pending == NULL || p->own == NULL)
         return CASTY_ENOMEM;
+    p->own->word = EXT_WORDS; /* nothing taken yet: the first take carves */
+    p->own->owner = (uint16_t)w->index;
     if (w->index != 0) {
         p->ext = w->sys->workers[0].pool.ext;
         return 0;
@@ -567,6 +625,8 @@ void casty__pool_destroy(struct worker *w)
     free(p->slabs);
     free(p->outbox);
     free(p->ext_pending);
+    if (p->own)
+        ext_cache_destroy(p->own);
     if (w->index == 0 && p->ext)
         ext_set_destroy(p->ext);
     memset(p, 0, sizeof *p);
