@@ -173,6 +173,11 @@ typedef struct bench_param {
     const char *name; /* key in params=, e.g. "n" */
     const char *help; /* one line for the usage text */
     uint64_t min, max;
+    /* An optional parameter (only after the required ones) takes `def`
+     * when left out, and shows in params= only when it differs from it (so
+     * a run with the defaults reads like the peers' runs). */
+    bool optional;
+    uint64_t def;
 } bench_param_t;
 
 typedef struct bench_spec {
@@ -186,14 +191,17 @@ static inline void bench_usage(const bench_spec_t *s, FILE *out)
 {
     fprintf(out, "usage: %s", s->name);
     for (int i = 0; i < s->nparams; i++) {
-        fputc(' ', out);
+        fputs(s->params[i].optional ? " [" : " ", out);
         for (const char *c = s->params[i].name; *c; c++)
             fputc(toupper((unsigned char)*c), out);
+        if (s->params[i].optional)
+            fputc(']', out);
     }
     fprintf(out, " [--workers N] [--reps R]\n  %s\n", s->what);
     for (int i = 0; i < s->nparams; i++)
-        fprintf(out, "  %-10s %s (%" PRIu64 "..%" PRIu64 ")\n", s->params[i].name,
-                s->params[i].help, s->params[i].min, s->params[i].max);
+        fprintf(out, "  %-10s %s (%" PRIu64 "..%" PRIu64 "%s)\n", s->params[i].name,
+                s->params[i].help, s->params[i].min, s->params[i].max,
+                s->params[i].optional ? ", optional" : "");
     fprintf(out, "  --workers N scheduler threads; 0 = online CPUs (default 0)\n"
                  "  --reps R    repetitions, one RESULT line each (default 1)\n");
 }
@@ -309,14 +317,17 @@ static inline int bench_main(const bench_spec_t *spec, bench_run_fn fn, int argc
             npos++;
         }
     }
+    for (; npos < spec->nparams && spec->params[npos].optional; npos++)
+        p[npos] = spec->params[npos].def;
     if (npos != spec->nparams)
         bench_bad_args(spec, "%s", "missing arguments");
 
     char params[256];
     size_t off = 0;
     for (int i = 0; i < spec->nparams; i++)
-        off += (size_t)snprintf(params + off, sizeof params - off, "%s%s=%" PRIu64,
-                                i ? "," : "", spec->params[i].name, p[i]);
+        if (!spec->params[i].optional || p[i] != spec->params[i].def)
+            off += (size_t)snprintf(params + off, sizeof params - off, "%s%s=%" PRIu64,
+                                    i ? "," : "", spec->params[i].name, p[i]);
 
     for (uint64_t r = 0; r < reps; r++) {
         casty_system_config_t cfg;

@@ -74,6 +74,6 @@ int main(int argc, char **argv)
 {
     static const bench_spec_t spec = {
         "big", "W actors each ping random peers N times (one ping outstanding each)",
-        {{"n", "pings per actor", 1, UINT64_C(1) << 32}, {"w", "actors", 1, 10000000}}, 2};
+        {{"n", "pings per actor", 1, UINT64_C(1) << 32, false, 0}, {"w", "actors", 1, 10000000, false, 0}}, 2};
     return bench_main(&spec, run, argc, argv);
 }

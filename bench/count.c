@@ -105,6 +105,6 @@ int main(int argc, char **argv)
 {
     static const bench_spec_t spec = {
         "count", "a producer actor sends N messages to a counter actor, then queries it",
-        {{"n", "messages", 1, UINT64_C(1) << 40}}, 1};
+        {{"n", "messages", 1, UINT64_C(1) << 40, false, 0}}, 1};
     return bench_main(&spec, run, argc, argv);
 }

@@ -82,6 +82,6 @@ int main(int argc, char **argv)
 {
     static const bench_spec_t spec = {
         "fib", "fib(N) with one actor per recursive call",
-        {{"n", "the argument", 0, 40}}, 1};
+        {{"n", "the argument", 0, 40, false, 0}}, 1};
     return bench_main(&spec, run, argc, argv);
 }

@@ -60,6 +60,6 @@ int main(int argc, char **argv)
 {
     static const bench_spec_t spec = {
         "fjcreate", "create N actors, send each one message, each stops on it",
-        {{"n", "actors", 1, UINT64_C(1) << 32}}, 1};
+        {{"n", "actors", 1, UINT64_C(1) << 32, false, 0}}, 1};
     return bench_main(&spec, run, argc, argv);
 }

@@ -1,10 +1,18 @@
-/* fjthrput N A — fork-join throughput (Savina "Fork Join (throughput)").
+/* fjthrput N A [S] — fork-join throughput (Savina "Fork Join (throughput)").
  *
- * The main thread sends N Work messages to each of A actors, round-robin (so
+ * A sender sends N Work messages to each of A actors, round-robin (so
  * every actor has work from the start). Each message costs a little CPU
  * (WORK_ROUNDS rounds of an integer mix); after its N-th message an actor
  * reports done to the latch with its checksum (which keeps the work from
  * being optimised away). Complete when all A actors have reported.
+ *
+ * The sender (S): 0 (the default) an actor, as in the peers, whose sender
+ * is the main goroutine (Go) or process (Erlang), scheduled on the same W
+ * threads as everything else; 1 the main thread, outside the pool: W
+ * workers plus one more busy thread (more cores than W at 1 worker, more
+ * threads than cores at W = cores). S=1 measures the path of a
+ * thread that is not a worker feeding the system (runtime/pool.c's
+ * external caches, the injection queue).
  *
  * msgs = N*A (the Work messages; the done reports are latch arrivals, not
  * messages). */
@@ -13,11 +21,17 @@
 enum { WORK_ROUNDS = 40 };
 
 CASTY_MESSAGE(Work, uint64_t seed;);
+CASTY_SIGNAL(Go);
 
 typedef struct worker {
     uint64_t left, acc;
     bench_latch_t *done;
 } worker_t;
+
+typedef struct sender {
+    const casty_ref_t *actors;
+    uint64_t n, a;
+} sender_t;
 
 static casty_behavior_t *worker_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
@@ -35,20 +49,41 @@ static casty_behavior_t *worker_recv(casty_ctx_t *ctx, const casty_msg_t *msg, v
     return casty_same();
 }
 
+static void send_all(const sender_t *s)
+{
+    for (uint64_t k = 0; k < s->n; k++)
+        for (uint64_t i = 0; i < s->a; i++)
+            BENCH_TELL(s->actors[i], Work, .seed = k);
+}
+
+/* The sender actor: sends everything when told Go. */
+static casty_behavior_t *sender_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    if (!casty_msg_is(msg, Go))
+        return casty_unhandled();
+    send_all(state);
+    return casty_same();
+}
+
 static uint64_t run(bench_run_t *r)
 {
     uint64_t n = r->p[0], a = r->p[1];
+    bool outside = r->p[2] != 0;
     casty_ref_t *actors = malloc(a * sizeof *actors);
     if (actors == NULL)
         bench_die("out of memory");
     worker_t st = {.left = n, .done = &r->done};
     for (uint64_t i = 0; i < a; i++)
         actors[i] = bench_spawn(r->sys, worker_recv, &st, sizeof st);
+    sender_t ss = {.actors = actors, .n = n, .a = a};
+    casty_ref_t sender = outside ? CASTY_REF_NONE : bench_spawn(r->sys, sender_recv, &ss, sizeof ss);
 
     bench_start(r, a);
-    for (uint64_t k = 0; k < n; k++)
-        for (uint64_t i = 0; i < a; i++)
-            BENCH_TELL(actors[i], Work, .seed = k);
+    if (outside)
+        send_all(&ss);
+    else
+        BENCH_TELL(sender, Go, 0);
     bench_wait(r);
     free(actors);
     return n * a;
@@ -57,7 +92,11 @@ static uint64_t run(bench_run_t *r)
 int main(int argc, char **argv)
 {
     static const bench_spec_t spec = {
-        "fjthrput", "N small-computation messages to each of A actors",
-        {{"n", "messages per actor", 1, UINT64_C(1) << 32}, {"a", "actors", 1, 10000000}}, 2};
+        "fjthrput",
+        "N small-computation messages to each of A actors",
+        {{"n", "messages per actor", 1, UINT64_C(1) << 32, false, 0},
+         {"a", "actors", 1, 10000000, false, 0},
+         {"s", "sender: 0 an actor, 1 the main thread", 0, 1, true, 0}},
+        3};
     return bench_main(&spec, run, argc, argv);
 }

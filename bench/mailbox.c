@@ -90,7 +90,7 @@ int main(int argc, char **argv)
 {
     static const bench_spec_t spec = {
         "mailbox", "P producer actors send M messages each to one receiver",
-        {{"p", "producers", 1, 100000}, {"m", "messages per producer", 1, UINT64_C(1) << 32}},
+        {{"p", "producers", 1, 100000, false, 0}, {"m", "messages per producer", 1, UINT64_C(1) << 32, false, 0}},
         2};
     return bench_main(&spec, run, argc, argv);
 }

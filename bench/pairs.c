@@ -27,6 +27,6 @@ int main(int argc, char **argv)
 {
     static const bench_spec_t spec = {
         "pairs", "P independent ping-pong pairs of N round trips each",
-        {{"p", "pairs", 1, 1000000}, {"n", "round trips per pair", 1, UINT64_C(1) << 40}}, 2};
+        {{"p", "pairs", 1, 1000000, false, 0}, {"n", "round trips per pair", 1, UINT64_C(1) << 40, false, 0}}, 2};
     return bench_main(&spec, run, argc, argv);
 }

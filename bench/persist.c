@@ -178,9 +178,9 @@ int main(int argc, char **argv)
         "file journal: durable persists (REPLAY=0) or replay after reopen (REPLAY=1, 2)",
         {{"replay", "0: time durable persists; 1: time the replay (runs of 64); 2: same, "
                     "events scattered",
-          0, 2},
-         {"actors", "concurrently persisting actors, one pid each", 1, 1000000},
-         {"events", "events per actor, persisted one at a time", 1, UINT64_C(1) << 32}},
+          0, 2, false, 0},
+         {"actors", "concurrently persisting actors, one pid each", 1, 1000000, false, 0},
+         {"events", "events per actor, persisted one at a time", 1, UINT64_C(1) << 32, false, 0}},
         3};
     return bench_main(&spec, run, argc, argv);
 }

@@ -22,6 +22,6 @@ int main(int argc, char **argv)
 {
     static const bench_spec_t spec = {
         "pingpong", "two actors exchange N request/reply round trips",
-        {{"n", "round trips", 1, UINT64_C(1) << 40}}, 1};
+        {{"n", "round trips", 1, UINT64_C(1) << 40, false, 0}}, 1};
     return bench_main(&spec, run, argc, argv);
 }

@@ -59,6 +59,6 @@ int main(int argc, char **argv)
 {
     static const bench_spec_t spec = {
         "threadring", "a token passed R hops around a ring of N actors",
-        {{"n", "actors in the ring", 1, 10000000}, {"r", "hops", 1, UINT64_C(1) << 40}}, 2};
+        {{"n", "actors in the ring", 1, 10000000, false, 0}, {"r", "hops", 1, UINT64_C(1) << 40, false, 0}}, 2};
     return bench_main(&spec, run, argc, argv);
 }
