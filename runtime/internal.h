@@ -324,10 +324,14 @@ struct casty_system {
     pthread_mutex_t grow_lock;
     uint64_t free_top;         /* tagged free-slot stack: tag << 32 | slot */
 
-    /* injection queue (sends from non-worker threads, ring overflow) */
+    /* injection queue (sends from non-worker threads, ring overflow): an
+     * intrusive MPSC queue through cell.next_run (sched.c). Producers
+     * exchange the tail without a lock; takers hold inject_lock. */
+    alignas(CACHE_LINE) struct cell *inject_tail; /* atomic */
+    uint32_t inject_len;                          /* atomic: queued or being queued */
     alignas(CACHE_LINE) pthread_mutex_t inject_lock;
-    struct cell *inject_head, *inject_tail;
-    uint32_t inject_len; /* atomic */
+    struct cell *inject_head; /* under inject_lock */
+    struct cell inject_stub;  /* only its next_run is used */
 
     /* parking */
     alignas(CACHE_LINE) uint32_t nparked;   /* atomic */
@@ -392,6 +396,7 @@ void casty__cell_free_slot(struct casty_system *sys, struct cell *c);
 void casty__cells_destroy(struct casty_system *sys);
 
 /* sched.c */
+void casty__inject_init(struct casty_system *sys);
 int casty__sched_start(struct casty_system *sys);
 void casty__sched_stop(struct casty_system *sys);
 void casty__schedule(struct casty_system *sys, struct cell *c);

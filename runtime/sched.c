@@ -7,7 +7,8 @@
  * ping-pong pair stays on one core; the slot is never stolen, and after
  * LIFO_MAX consecutive LIFO runs it yields to the ring so queued actors are
  * not starved. Actors made ready by non-worker threads go
- * to the injection queue (a mutex-protected intrusive list), which also
+ * to the injection queue (a lock-free intrusive MPSC queue whose takers
+ * hold a mutex), which also
  * takes half of a full ring. An idle worker looks in its ring, the
  * injection queue, then steals half of a random victim's ring (a ring only
  * holds real backlog: actors waiting while their worker runs something
@@ -178,19 +179,72 @@ static struct cell *ring_steal(struct worker *w, struct worker *victim)
 
 /* ---- the injection queue ---------------------------------------------------- */
 
+/* An intrusive MPSC queue (the design of Dmitry Vyukov's, written here
+ * from its description) through cell.next_run, with a stub cell so that it
+ * is never empty of nodes: a producer exchanges the tail and then links the
+ * old tail to what it added, so senders from outside the pool and spilling
+ * workers never wait for a lock or for one another. Taking is for one
+ * thread at a time: idle workers hold inject_lock, and take a batch each.
+ *
+ * inject_len counts what is queued or being queued: a producer adds before
+ * its exchange, so a worker about to park sees the work (work_visible) even
+ * while the link to it is not yet written; a taker that meets that gap
+ * finds nothing for now and looks again. */
+
+void casty__inject_init(struct casty_system *sys)
+{
+    sys->inject_stub.next_run = NULL;
+    sys->inject_head = &sys->inject_stub;
+    sys->inject_tail = &sys->inject_stub;
+}
+
+/* Appends the list first..last (n cells, linked through next_run). */
+static void inject_link(struct casty_system *sys, struct cell *first, struct cell *last)
+{
+    store_relaxed(&last->next_run, (struct cell *)NULL);
+    /* Full barrier (lock xchg): orders the list's links before it is
+     * reachable. */
+    struct cell *prev = ck_pr_fas_ptr(&sys->inject_tail, last);
+    /* Release: publishes the list to the taker's acquire of this link. */
+    store_release(&prev->next_run, first);
+}
+
 static void inject_push_list(struct casty_system *sys, struct cell *first, struct cell *last,
                              uint32_t n)
 {
-    last->next_run = NULL;
-    pthread_mutex_lock(&sys->inject_lock);
-    if (sys->inject_tail)
-        sys->inject_tail->next_run = first;
-    else
-        sys->inject_head = first;
-    sys->inject_tail = last;
-    store_relaxed(&sys->inject_len, sys->inject_len + n);
-    pthread_mutex_unlock(&sys->inject_lock);
+    /* Full barrier (lock xadd), before the list is reachable: see above. */
+    ck_pr_faa_32(&sys->inject_len, n);
+    inject_link(sys, first, last);
     notify_one(sys);
+}
+
+/* Takes the oldest queued cell, or NULL when none is reachable now (empty,
+ * or a producer between its exchange and its link). Under inject_lock. */
+static struct cell *inject_take(struct casty_system *sys)
+{
+    struct cell *stub = &sys->inject_stub;
+    struct cell *head = sys->inject_head;
+    /* Acquire: pairs with the release of the link in inject_link. */
+    struct cell *next = load_acquire(&head->next_run);
+    if (head == stub) {
+        if (next == NULL)
+            return NULL;
+        sys->inject_head = head = next;
+        next = load_acquire(&head->next_run);
+    }
+    if (next == NULL) {
+        /* head may be the last cell: put the stub behind it, so that head
+         * can leave with something still in the queue. Not when a producer
+         * has already exchanged the tail: its link will follow. */
+        if (head != load_acquire(&sys->inject_tail))
+            return NULL;
+        inject_link(sys, stub, stub);
+        next = load_acquire(&head->next_run);
+        if (next == NULL)
+            return NULL;
+    }
+    sys->inject_head = next;
+    return head;
 }
 
 /* Takes one injected actor and moves up to INJECT_BATCH more into w's ring. */
@@ -200,37 +254,18 @@ static struct cell *inject_pop(struct worker *w)
     if (load_relaxed(&sys->inject_len) == 0)
         return NULL;
     pthread_mutex_lock(&sys->inject_lock);
-    struct cell *c = sys->inject_head;
-    uint32_t taken = 0;
-    struct cell *more = NULL;
+    struct cell *c = inject_take(sys);
+    uint32_t taken = 0, room = RING_SIZE - ring_len(w);
     if (c) {
         taken = 1;
-        struct cell *x = c->next_run;
-        more = x;
-        struct cell *last = c;
-        uint32_t room = RING_SIZE - ring_len(w);
-        uint32_t extra = 0;
-        while (x && extra < INJECT_BATCH && extra < room) {
-            last = x;
-            x = x->next_run;
-            extra++;
-        }
-        if (extra == 0)
-            more = NULL;
-        else
-            last->next_run = NULL;
-        taken += extra;
-        sys->inject_head = x;
-        if (x == NULL)
-            sys->inject_tail = NULL;
-        store_relaxed(&sys->inject_len, sys->inject_len - taken);
+        for (struct cell *x; taken <= INJECT_BATCH && taken <= room &&
+                             (x = inject_take(sys)) != NULL;
+             taken++)
+            ring_push(w, x);
+        /* Atomic: producers add concurrently. */
+        ck_pr_sub_32(&sys->inject_len, taken);
     }
     pthread_mutex_unlock(&sys->inject_lock);
-    while (more) {
-        struct cell *next = more->next_run;
-        ring_push(w, more);
-        more = next;
-    }
     if (taken > 1)
         notify_one(sys);
     return c;

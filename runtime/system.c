@@ -323,6 +323,7 @@ int casty_system_create(const casty_system_config_t *config, casty_system_t **ou
     sys->config = config->file;
     pthread_mutex_init(&sys->grow_lock, NULL);
     pthread_mutex_init(&sys->inject_lock, NULL);
+    casty__inject_init(sys);
     pthread_mutex_init(&sys->idle_lock, NULL);
     pthread_mutex_init(&sys->names_lock, NULL);
     pthread_mutex_init(&sys->live_lock, NULL);

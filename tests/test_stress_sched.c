@@ -3,7 +3,8 @@
  * threads at once; every actor's count is then read back and must sum to
  * exactly what was sent. Also: many short-lived actors spawned and stopped
  * concurrently (slot reuse), stale refs under load, and fan-outs wider than
- * a worker's ring (the spill into the injection queue). */
+ * a worker's ring (the spill into the injection queue), also while outside
+ * threads wake actors through that queue. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 
@@ -327,9 +328,49 @@ static casty_behavior_t *fan_hub_recv(casty_ctx_t *ctx, const casty_msg_t *msg, 
     return casty_same();
 }
 
-Test(stress_sched, fan_outs_wider_than_the_ring, .timeout = 300)
+/* Outside threads poking leaves at random while the hubs fan out: each
+ * poke of an idle leaf wakes it through the injection queue, from several
+ * threads at once and while the workers' rings spill into it. The leaves
+ * answer a sink, which counts. */
+#define POKERS 3
+
+static latch_t sink_backs = LATCH_INIT;
+
+static casty_behavior_t *sink_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    if (!casty_msg_is(msg, fan_back))
+        return casty_unhandled();
+    latch_add(&sink_backs, 1);
+    return casty_same();
+}
+
+struct poker_arg {
+    casty_ref_t sink;
+    uint64_t seed;
+    uint32_t pokes;
+};
+
+static void *poker(void *p)
+{
+    struct poker_arg *a = p;
+    uint64_t x = a->seed | 1;
+    for (uint32_t i = 0; i < a->pokes; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        casty_ref_t leaf = fan_leaves[(x >> 32) % HUBS][(x >> 8) % FAN];
+        cr_assert_eq(CASTY_TELL(leaf, fan_poke, .hub = a->sink), 0);
+    }
+    return NULL;
+}
+
+static void fan_run(uint32_t pokers)
 {
     uint32_t rounds = (uint32_t)(200 / stress_scale()) + 2;
+    fan_done.count = 0; /* (both tests use the latches, one after the other) */
+    sink_backs.count = 0;
     casty_system_config_t cfg;
     casty_system_config_init(&cfg);
     cfg.workers = 2;
@@ -348,9 +389,23 @@ Test(stress_sched, fan_outs_wider_than_the_ring, .timeout = 300)
                                  &hubs[h]),
                      0);
     }
+    casty_ref_t sink;
+    cr_assert_eq(casty_spawn(sys, casty_receive(sink_recv, NULL, 0), NULL, NULL, &sink), 0);
+    uint64_t seed = stress_seed("stress_sched/fan_outs");
+    pthread_t th[POKERS];
+    struct poker_arg args[POKERS];
+    uint32_t per = (uint32_t)(40000 / stress_scale()) + 100;
+    for (uint32_t i = 0; i < pokers; i++) {
+        args[i] = (struct poker_arg){sink, seed + i * 0x9e3779b97f4a7c15ull, per};
+        pthread_create(&th[i], NULL, poker, &args[i]);
+    }
     for (uint32_t h = 0; h < HUBS; h++)
         cr_assert_eq(casty_tell(hubs[h], &fan_go_type, NULL), 0);
+    for (uint32_t i = 0; i < pokers; i++)
+        pthread_join(th[i], NULL);
     cr_assert_eq(latch_wait(&fan_done, HUBS, 240000), HUBS, "a hub never finished its rounds");
+    uint64_t want = (uint64_t)pokers * per;
+    cr_assert_eq(latch_wait(&sink_backs, want, 240000), want, "an outside poke was lost");
     casty_system_stats_t st;
     casty_system_stats(sys, &st);
     cr_assert_eq(st.unhandled, 0);
@@ -358,4 +413,14 @@ Test(stress_sched, fan_outs_wider_than_the_ring, .timeout = 300)
     cr_assert_eq(__atomic_load_n(&fan_overlaps, __ATOMIC_RELAXED), 0,
                  "an actor's handler ran twice at once");
     cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+Test(stress_sched, fan_outs_wider_than_the_ring, .timeout = 300)
+{
+    fan_run(0);
+}
+
+Test(stress_sched, outside_wake_ups_race_ring_spills, .timeout = 300)
+{
+    fan_run(POKERS);
 }
