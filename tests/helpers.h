@@ -83,4 +83,13 @@ static inline uint64_t stress_seed(const char *test)
     return seed;
 }
 
+/* xorshift64: the stress tests' PRNG (state must not be 0). */
+static inline uint64_t stress_rand(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
 #endif

@@ -133,14 +133,6 @@ struct live {
     uint64_t tag;
 };
 
-static uint64_t next_rand(uint64_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
-
 static void fill(struct live *l)
 {
     for (size_t i = 0; i < l->size; i++)
@@ -200,7 +192,7 @@ Test(pool_nodes, random_interleaving_never_hands_out_a_live_node)
     cr_assert_not_null(live);
     uint32_t nlive = 0;
     for (uint64_t step = 0; step < STEPS; step++) {
-        uint64_t r = next_rand(&x);
+        uint64_t r = stress_rand(&x);
         bool alloc = nlive == 0 || (nlive < MAX_LIVE && (r & 3) < 2);
         if (alloc) {
             struct worker *w = &f.workers[(r >> 8) & 1];

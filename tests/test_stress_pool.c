@@ -95,14 +95,6 @@ static void spawn_counters(casty_system_t *sys, struct tally *t, casty_ref_t *re
                      0);
 }
 
-static uint64_t xorshift(uint64_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
-
 static casty_system_t *system_with_workers(uint32_t workers)
 {
     casty_system_config_t cfg;
@@ -133,7 +125,7 @@ static void *sender(void *p)
     struct sender_arg *a = p;
     uint64_t x = a->seed | 1;
     for (uint32_t i = 0; i < a->n; i++) {
-        uint64_t r = xorshift(&x);
+        uint64_t r = stress_rand(&x);
         uint64_t value = r >> 40;
         if (r % 64 == 0) {
             cr_assert_eq(CASTY_TELL(a->stale, pool_small, .value = value), 0);

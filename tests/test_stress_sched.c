@@ -58,9 +58,7 @@ static void *feeder(void *p)
     struct feeder_arg *a = p;
     uint64_t x = a->seed | 1;
     for (uint32_t i = 0; i < a->chains; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        stress_rand(&x);
         cr_assert_eq(CASTY_TELL(refs[x % ACTORS], hop_msg, .hops = a->hops, .rnd = (uint32_t)x), 0);
     }
     return NULL;
@@ -357,9 +355,7 @@ static void *poker(void *p)
     struct poker_arg *a = p;
     uint64_t x = a->seed | 1;
     for (uint32_t i = 0; i < a->pokes; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        stress_rand(&x);
         casty_ref_t leaf = fan_leaves[(x >> 32) % HUBS][(x >> 8) % FAN];
         cr_assert_eq(CASTY_TELL(leaf, fan_poke, .hub = a->sink), 0);
     }
