@@ -377,7 +377,7 @@ static void journal_free(struct file_journal *j)
     /* Requests pushed after the actor stopped were never taken. Full
      * barrier (xchg), like the actor's take; the close handshake (or the
      * shutdown's joins) already ordered every push before this. */
-    struct fj_req *r = ck_pr_fas_ptr(&j->incoming, NULL);
+    struct fj_req *r = exchange_seqcst(&j->incoming, NULL);
     while (r) {
         struct fj_req *next = r->next;
         free(r);

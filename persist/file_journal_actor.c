@@ -699,7 +699,7 @@ static void take_requests(struct file_journal *j)
 {
     /* Full barrier (xchg): acquires the requests pushed by the callers'
      * CAS in push(). */
-    struct fj_req *stack = ck_pr_fas_ptr(&j->incoming, NULL);
+    struct fj_req *stack = exchange_seqcst(&j->incoming, NULL);
     struct fj_req *fifo = NULL;
     while (stack) {
         struct fj_req *next = stack->next;

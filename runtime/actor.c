@@ -160,6 +160,14 @@ static struct casty_msg *new_message(struct casty_system *sys, struct worker *w,
                                      const casty_type_t *type, const void *value,
                                      void *heap_value, size_t prefix)
 {
+    if (w && !heap_value && prefix == 0 && type->size <= MSG_TINY_MAX) {
+        struct casty_msg *t = casty__msg_alloc_tiny(w);
+        if (t) {
+            t->type = type;
+            copy_value(&t->data, value, type->size); /* (MSG_VALUE_INLINE) */
+            return t;
+        }
+    }
     struct casty_msg *m = casty__msg_alloc(sys, w, heap_value ? prefix : prefix + type->size);
     if (m == NULL)
         return NULL;
@@ -600,7 +608,7 @@ int casty_ctx_unwatch(casty_ctx_t *ctx, casty_ref_t target)
  * that ref, and only once. */
 static bool terminated_wanted(struct cell *c, const struct casty_msg *m)
 {
-    const casty_terminated_t *t = m->data;
+    const casty_terminated_t *t = msg_value(m);
     struct cell_ext *e = load_relaxed(&c->ext);
     return e && set_remove(&e->watching, t->ref);
 }

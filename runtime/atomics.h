@@ -24,6 +24,14 @@
 #define store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define store_seqcst(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 
+/* Exchange with a full barrier (lock xchg on x86-64, as ck_pr_fas_*).
+ * Not ck_pr_fas_*: with CK_USE_CC_BUILTINS (the TSan build) ck writes it
+ * as a plain load and a CAS loop, and when TSan can no longer restore the
+ * stack of that load (one long before: a slab's bitmap word is exchanged
+ * once per pass over the slab) the ck_pr_md_load_* suppression cannot
+ * match, and a false race is reported. */
+#define exchange_seqcst(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+
 #if defined(__SANITIZE_THREAD__)
 #define CASTY_TSAN 1
 #elif defined(__has_feature)

@@ -46,6 +46,8 @@ enum msg_flag {
     MSG_DATA_HEAP = 1, /* data was malloc'd separately (tell_move): free it after drop */
     MSG_NO_DROP = 2,   /* ownership of the value moved elsewhere: skip drop */
     MSG_COUNTED = 4,   /* counted in a bounded mailbox's ext->count */
+    MSG_VALUE_INLINE = 8, /* a tiny node: the value (MSG_TINY_MAX bytes at most) is
+                           * stored in the `data` field itself */
 };
 
 /* A node's owner: the index of the worker whose pool it came from (a
@@ -55,6 +57,7 @@ enum msg_flag {
  * node malloc'd on its own (both special values are tested first: they
  * have the class bit set too). */
 #define POOL_OWNER_LARGE 0x4000u
+#define POOL_OWNER_TINY 0x2000u
 #define POOL_EXT_OWNER 0xfffeu
 #define POOL_HEAP_OWNER 0xffffu
 
@@ -77,7 +80,18 @@ struct casty_msg {
 #define MSG_NODE_SIZE 128
 #define MSG_SMALL_MAX (MSG_NODE_SMALL - offsetof(struct casty_msg, payload))
 #define MSG_INLINE_MAX (MSG_NODE_SIZE - offsetof(struct casty_msg, payload))
-#define POOL_CLASSES 2 /* 0: small, 1: large */
+/* Values of up to MSG_TINY_MAX bytes sent by a worker (integers, pointers,
+ * signals) take a 32-byte node: the header alone, the value in place of
+ * the `data` pointer (MSG_VALUE_INLINE; its alignment is at most 8). */
+#define MSG_NODE_TINY 32
+#define MSG_TINY_MAX 8
+#define POOL_CLASSES 3 /* 0: small, 1: large, 2: tiny */
+
+/* Where a message's value is. */
+static inline void *msg_value(const struct casty_msg *m)
+{
+    return (m->flags & MSG_VALUE_INLINE) ? (void *)(uintptr_t)&m->data : m->data;
+}
 
 /* The stub of a mailbox only ever uses `next`. */
 struct msg_link {
@@ -258,7 +272,8 @@ struct pool_ext;         /* pool.c: a cache of small nodes in bitmap slabs */
 struct pool {
     /* owner only: nodes the owner itself released, by class (0: small) */
     struct casty_msg *free[POOL_CLASSES];
-    struct pool_ext *own; /* owner only: where its small nodes come from */
+    struct pool_ext *own;      /* owner only: where its small nodes come from */
+    struct pool_ext *own_tiny; /* owner only: and its tiny ones */
     struct casty_msg *remote; /* large nodes pushed by other workers, taken whole by the owner */
     struct pool_outbox *outbox; /* per owner worker: its large nodes released here */
     struct pool_ext_pending *ext_pending; /* owner only: a small table by slab */
@@ -382,6 +397,7 @@ static inline casty_ref_t casty__cell_ref(const struct casty_system *sys, uint32
 }
 
 /* pool.c */
+struct casty_msg *casty__msg_alloc_tiny(struct worker *w);
 struct casty_msg *casty__msg_alloc(struct casty_system *sys, struct worker *w, size_t size);
 void casty__msg_release(struct worker *w, struct casty_msg *m);
 void casty__msg_drop_value(struct casty_msg *m);

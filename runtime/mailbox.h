@@ -62,7 +62,7 @@ static inline bool mbox_push(struct cell *c, struct casty_msg *m)
     store_relaxed(&m->next, (struct casty_msg *)NULL);
     /* Full barrier (lock xchg). Orders m's contents before m becomes the
      * tail; pairs with the consumer's CAS in mbox_try_idle. */
-    struct casty_msg *prev = ck_pr_fas_ptr(&c->tail, m);
+    struct casty_msg *prev = exchange_seqcst(&c->tail, m);
     bool was_idle = ((uintptr_t)prev & IDLE_BIT) != 0;
     /* Release: publishes m (and its payload) to the consumer's acquire load
      * of prev->next in mbox_pop. */
@@ -75,9 +75,10 @@ static inline bool mbox_push(struct cell *c, struct casty_msg *m)
  * list (what casty__msg_release would do, without the call). */
 static inline void mbox_release(struct worker *w, struct casty_msg *m)
 {
-    if (w && (m->owner & ~POOL_OWNER_LARGE) == w->index && !(m->flags & MSG_DATA_HEAP) &&
+    if (w && (m->owner & ~(POOL_OWNER_LARGE | POOL_OWNER_TINY)) == w->index &&
+        !(m->flags & MSG_DATA_HEAP) &&
         (m->kind != MSG_USER || m->type == NULL || m->type->drop == NULL)) {
-        uint32_t cls = (m->owner & POOL_OWNER_LARGE) != 0;
+        uint32_t cls = m->owner & POOL_OWNER_LARGE ? 1 : m->owner & POOL_OWNER_TINY ? 2 : 0;
         m->flags = MSG_NO_DROP;
         m->data = NULL;
         m->next = w->pool.free[cls];
@@ -177,7 +178,7 @@ static inline struct casty_msg *mbox_take_sys(struct cell *c)
     if (load_relaxed(&c->sysq) == NULL)
         return NULL;
     /* Full barrier: acquires the pushes' contents. */
-    struct casty_msg *m = ck_pr_fas_ptr(&c->sysq, NULL);
+    struct casty_msg *m = exchange_seqcst(&c->sysq, NULL);
     struct casty_msg *fifo = NULL;
     while (m) {
         struct casty_msg *next = m->next;

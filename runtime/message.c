@@ -25,7 +25,7 @@ void *casty_msg_get(const casty_msg_t *msg, const casty_type_t *type)
 {
     if (msg == NULL || msg->type != type || !MSG_IS_USER(msg->kind))
         return NULL;
-    return msg->data;
+    return msg_value(msg);
 }
 
 /* Copies a delivered message (in a handler) into a heap node the caller may
@@ -51,7 +51,7 @@ struct casty_msg *casty__msg_take(struct casty_msg *m)
     } else {
         copy->data = copy->payload;
         copy->flags = 0;
-        memcpy(copy->payload, m->data, size);
+        memcpy(copy->payload, msg_value(m), size);
     }
     m->flags |= MSG_NO_DROP;
     return copy;

@@ -67,12 +67,15 @@
 #define POOL_SLAB_BYTES 32768
 #define POOL_BATCH 64
 
-#define EXT_NODE_SIZE 64
+/* Bitmap slabs: 32 KiB, aligned to their size, of 64-byte nodes (external
+ * caches, small worker nodes) or 32-byte ones (tiny worker nodes); a
+ * cache's `shift` says which. */
+#define EXT_SLAB_BYTES ((size_t)32768) /* also its alignment */
+#define EXT_SHIFT 6                    /* 64-byte nodes */
+#define TINY_SHIFT 5                   /* 32-byte nodes */
+#define EXT_NODE_SIZE ((size_t)1 << EXT_SHIFT)
 #define EXT_VALUE_MAX (EXT_NODE_SIZE - sizeof(struct casty_msg))
-#define EXT_SLAB_NODES 512
-#define EXT_SLAB_BYTES ((size_t)EXT_SLAB_NODES * EXT_NODE_SIZE) /* also its alignment */
-#define EXT_WORDS (EXT_SLAB_NODES / 64)                         /* bitmap words */
-#define EXT_HEAD_NODES 2        /* the slab header's room, in nodes */
+#define EXT_WORDS_MAX (EXT_SLAB_BYTES >> TINY_SHIFT >> 6) /* bitmap words, at most */
 #define EXT_MAX 64              /* caches per system; more senders get heap nodes */
 #define EXT_TLS_WAYS 4          /* systems a thread sends into without re-claiming */
 #define EXT_PENDING 16          /* a worker's table of released nodes, by slab */
@@ -81,16 +84,40 @@
 #define EXT_PREFETCH 4          /* nodes ahead to prefetch when handing one out */
 #define EXT_MIN 8               /* fewer free nodes than this: carve a new slab */
 
-/* The head of an external slab (its first EXT_HEAD_NODES nodes). */
+/* The head of a bitmap slab (its first slab_head_nodes(shift) nodes). */
 struct ext_slab {
     /* atomic: nodes given back (bit i = node i), ORed by any thread,
      * exchanged to 0 by the holder */
-    uint64_t returned[EXT_WORDS];
+    uint64_t returned[EXT_WORDS_MAX];
     /* holder only */
     alignas(CACHE_LINE) struct ext_slab *next; /* ring of the cache's slabs */
 };
-static_assert(sizeof(struct ext_slab) <= EXT_HEAD_NODES * EXT_NODE_SIZE, "head fits");
 static_assert(sizeof(struct casty_msg) % 16 == 0 && EXT_NODE_SIZE % 16 == 0, "payload aligned");
+static_assert(MSG_NODE_TINY == (1 << TINY_SHIFT) && MSG_NODE_TINY == sizeof(struct casty_msg) &&
+                  MSG_TINY_MAX <= sizeof(void *),
+              "a tiny node is the header, its value in place of the data pointer");
+
+/* A slab's geometry for nodes of 1 << shift bytes. */
+static inline uint32_t slab_nodes(uint32_t shift)
+{
+    return (uint32_t)(EXT_SLAB_BYTES >> shift);
+}
+
+static inline uint32_t slab_words(uint32_t shift)
+{
+    return slab_nodes(shift) / 64;
+}
+
+static inline uint32_t slab_head_nodes(uint32_t shift)
+{
+    return (uint32_t)((sizeof(struct ext_slab) + ((size_t)1 << shift) - 1) >> shift);
+}
+
+/* The node size of a bitmap-slab node (external, small or tiny). */
+static inline uint32_t node_shift(const struct casty_msg *m)
+{
+    return m->owner != POOL_EXT_OWNER && (m->owner & POOL_OWNER_TINY) ? TINY_SHIFT : EXT_SHIFT;
+}
 static_assert(EXT_VALUE_MAX <= MSG_SMALL_MAX, "an external node is a small pool node");
 static_assert(POOL_SLAB_BYTES % MSG_NODE_SIZE == 0 && POOL_SLAB_BYTES % MSG_NODE_SMALL == 0,
               "slabs hold whole nodes");
@@ -99,12 +126,13 @@ static_assert(POOL_SLAB_BYTES % MSG_NODE_SIZE == 0 && POOL_SLAB_BYTES % MSG_NODE
  * it; the holder changes only through `claimed` (release store when handed
  * back, CAS when claimed), which orders the state between holders. */
 struct pool_ext {
-    uint64_t avail[EXT_WORDS]; /* free nodes of cur taken by the holder */
+    uint64_t avail[EXT_WORDS_MAX]; /* free nodes of cur taken by the holder */
     struct ext_slab *cur;      /* the slab allocated from; NULL before the first */
     uint32_t word;             /* avail[0..word) are empty */
     uint32_t nslabs;
     uint32_t claimed; /* atomic: 1 while a thread holds it */
     uint16_t owner;   /* what its nodes' owner says: POOL_EXT_OWNER, or a worker's index */
+    uint8_t shift;    /* its nodes are 1 << shift bytes */
 };
 
 /* A system's external caches. Entries are only ever added, under lock. */
@@ -118,7 +146,7 @@ struct pool_ext_set {
 struct pool_ext_pending {
     struct ext_slab *slab;
     uint32_t count;
-    uint64_t bits[EXT_WORDS];
+    uint64_t bits[EXT_WORDS_MAX];
 };
 
 /* A thread's table: the cache it holds in the system with this node id (or
@@ -186,7 +214,7 @@ static struct ext_slab *ext_slab_of(const struct casty_msg *m)
 
 static uint32_t ext_index_of(const struct casty_msg *m)
 {
-    return (uint32_t)(((uintptr_t)m & (EXT_SLAB_BYTES - 1)) / EXT_NODE_SIZE);
+    return (uint32_t)(((uintptr_t)m & (EXT_SLAB_BYTES - 1)) >> node_shift(m));
 }
 
 /* Gives one node back to its slab. Any thread. (Out of line, as are the
@@ -205,7 +233,7 @@ static void ext_pending_flush(struct pool_ext_pending *e)
 {
     if (e->count == 0)
         return;
-    for (uint32_t w = 0; w < EXT_WORDS; w++)
+    for (uint32_t w = 0; w < EXT_WORDS_MAX; w++)
         if (e->bits[w]) {
             /* Full barrier (lock or): as in ext_give_back, for the batch. */
             ck_pr_or_64(&e->slab->returned[w], e->bits[w]);
@@ -228,10 +256,10 @@ __attribute__((noinline)) static void ext_pending_add(struct pool *p, struct cas
         ext_pending_flush(e);
 }
 
-static uint32_t ext_returned_count(struct ext_slab *s)
+static uint32_t ext_returned_count(struct ext_slab *s, uint32_t shift)
 {
     uint32_t n = 0;
-    for (uint32_t w = 0; w < EXT_WORDS; w++)
+    for (uint32_t w = 0; w < slab_words(shift); w++)
         n += (uint32_t)__builtin_popcountll(load_relaxed(&s->returned[w]));
     return n;
 }
@@ -239,9 +267,9 @@ static uint32_t ext_returned_count(struct ext_slab *s)
 /* Makes s the cache's current slab, taking the nodes given back to it. */
 static void ext_take_slab(struct pool_ext *c, struct ext_slab *s)
 {
-    for (uint32_t w = 0; w < EXT_WORDS; w++)
+    for (uint32_t w = 0; w < slab_words(c->shift); w++)
         /* Full barrier (xchg): acquires the releases ORed in. */
-        c->avail[w] = load_relaxed(&s->returned[w]) ? ck_pr_fas_64(&s->returned[w], 0) : 0;
+        c->avail[w] = load_relaxed(&s->returned[w]) ? exchange_seqcst(&s->returned[w], 0) : 0;
     c->cur = s;
     c->word = 0;
 }
@@ -252,11 +280,12 @@ static int ext_carve(struct pool_ext *c)
     if (s == NULL)
         return CASTY_ENOMEM;
     unsigned char *base = (unsigned char *)s;
-    for (uint32_t i = EXT_HEAD_NODES; i < EXT_SLAB_NODES; i++)
-        ((struct casty_msg *)(void *)(base + (size_t)i * EXT_NODE_SIZE))->owner = c->owner;
-    for (uint32_t w = 0; w < EXT_WORDS; w++)
+    uint32_t head = slab_head_nodes(c->shift);
+    for (uint32_t i = head; i < slab_nodes(c->shift); i++)
+        ((struct casty_msg *)(void *)(base + ((size_t)i << c->shift)))->owner = c->owner;
+    for (uint32_t w = 0; w < slab_words(c->shift); w++)
         c->avail[w] = ~0ull;
-    c->avail[0] &= ~((1ull << EXT_HEAD_NODES) - 1);
+    c->avail[0] &= ~((1ull << head) - 1);
     memset(s->returned, 0, sizeof s->returned);
     if (c->cur) {
         s->next = c->cur->next;
@@ -279,7 +308,7 @@ static int ext_refill(struct pool_ext *c)
     uint32_t best_n = 0;
     for (uint32_t i = 0; s && i < EXT_SCAN && i < c->nslabs; i++) {
         s = s->next; /* the last one looked at may be cur itself */
-        uint32_t n = ext_returned_count(s);
+        uint32_t n = ext_returned_count(s, c->shift);
         if (n > best_n) {
             best = s;
             best_n = n;
@@ -301,18 +330,18 @@ static int ext_refill(struct pool_ext *c)
 static struct casty_msg *ext_take(struct pool_ext *c)
 {
     for (;;) {
-        for (; c->word < EXT_WORDS; c->word++) {
+        for (; c->word < slab_words(c->shift); c->word++) {
             uint64_t b = c->avail[c->word];
             if (b) {
                 c->avail[c->word] = b & (b - 1);
                 uint32_t i = c->word * 64 + (uint32_t)__builtin_ctzll(b);
-                unsigned char *node = (unsigned char *)c->cur + (size_t)i * EXT_NODE_SIZE;
+                unsigned char *node = (unsigned char *)c->cur + ((size_t)i << c->shift);
                 /* Nodes go out in address order, and a node's line was last
                  * read by the consumer's core (or never touched): ask for a
                  * few nodes ahead now, for writing, so that the send's
                  * exchange does not wait for the line. (A prefetch past the
                  * slab's end is harmless.) */
-                prefetch_for_write(node + EXT_PREFETCH * EXT_NODE_SIZE);
+                prefetch_for_write(node + ((size_t)EXT_PREFETCH << c->shift));
                 return (struct casty_msg *)(void *)node;
             }
         }
@@ -341,7 +370,8 @@ static struct pool_ext *ext_claim(struct casty_system *sys)
     if (c == NULL && set->n < EXT_MAX) {
         c = calloc(1, sizeof *c);
         if (c) {
-            c->word = EXT_WORDS; /* nothing taken yet: the first take carves */
+            c->shift = EXT_SHIFT;
+            c->word = slab_words(EXT_SHIFT); /* nothing taken yet: the first take carves */
             c->claimed = 1;
             c->owner = POOL_EXT_OWNER;
             set->caches[set->n++] = c;
@@ -471,7 +501,7 @@ struct casty_msg *casty__msg_alloc(struct casty_system *sys, struct worker *w, s
         struct pool *p = &w->pool;
         if (p->free[1] == NULL) {
             /* Full barrier: acquires the nodes other workers pushed. */
-            p->free[1] = ck_pr_fas_ptr(&p->remote, NULL);
+            p->free[1] = exchange_seqcst(&p->remote, NULL);
             if (p->free[1] == NULL && pool_grow(w) != 0)
                 return heap_node(size);
         }
@@ -490,13 +520,31 @@ struct casty_msg *casty__msg_alloc(struct casty_system *sys, struct worker *w, s
     return m;
 }
 
+/* A tiny node of worker w (MSG_VALUE_INLINE set: the value goes in place
+ * of the data pointer), or NULL when out of memory. */
+struct casty_msg *casty__msg_alloc_tiny(struct worker *w)
+{
+    struct pool *p = &w->pool;
+    struct casty_msg *m = p->free[2];
+    if (m != NULL) {
+        p->free[2] = m->next;
+    } else {
+        m = ext_take(p->own_tiny);
+        if (m == NULL)
+            return NULL;
+    }
+    m->flags = MSG_VALUE_INLINE;
+    m->kind = MSG_USER;
+    return m;
+}
+
 /* Runs the value's drop (unless its ownership moved) and frees a heap data
  * block. Leaves the node itself alone. */
 void casty__msg_drop_value(struct casty_msg *m)
 {
     if (m->kind == MSG_USER) {
-        if (!(m->flags & MSG_NO_DROP) && m->type && m->type->drop && m->data)
-            m->type->drop(m->data);
+        if (!(m->flags & MSG_NO_DROP) && m->type && m->type->drop && msg_value(m))
+            m->type->drop(msg_value(m));
         if (m->flags & MSG_DATA_HEAP)
             free(m->data);
     }
@@ -530,7 +578,7 @@ static inline bool has_value_to_drop(const struct casty_msg *m)
         return false;
     if (m->flags & MSG_DATA_HEAP)
         return true;
-    return !(m->flags & MSG_NO_DROP) && m->type && m->type->drop && m->data;
+    return !(m->flags & MSG_NO_DROP) && m->type && m->type->drop && msg_value(m);
 }
 
 /* Releases a node after its value is done with: drops the value, then
@@ -553,12 +601,13 @@ void casty__msg_release(struct worker *w, struct casty_msg *m)
         return;
     }
     if (!large) {
-        if (owner == w->index) {
-            m->next = w->pool.free[0];
-            w->pool.free[0] = m;
+        if ((owner & ~POOL_OWNER_TINY) == w->index) {
+            uint32_t cls = owner & POOL_OWNER_TINY ? 2 : 0;
+            m->next = w->pool.free[cls];
+            w->pool.free[cls] = m;
         } else {
-            /* Another worker's small node or an external one: a bit for its
-             * slab, without writing to the node. */
+            /* Another worker's small or tiny node, or an external one: a
+             * bit for its slab, without writing to the node. */
             ext_pending_add(&w->pool, m);
         }
         return;
@@ -589,10 +638,15 @@ int casty__pool_init(struct worker *w, uint32_t nworkers)
     p->outbox = calloc(nworkers, sizeof(struct pool_outbox));
     p->ext_pending = calloc(EXT_PENDING, sizeof(struct pool_ext_pending));
     p->own = calloc(1, sizeof *p->own);
-    if (p->outbox == NULL || p->ext_pending == NULL || p->own == NULL)
+    p->own_tiny = calloc(1, sizeof *p->own_tiny);
+    if (p->outbox == NULL || p->ext_pending == NULL || p->own == NULL || p->own_tiny == NULL)
         return CASTY_ENOMEM;
-    p->own->word = EXT_WORDS; /* nothing taken yet: the first take carves */
+    p->own->shift = EXT_SHIFT;
+    p->own->word = slab_words(EXT_SHIFT); /* nothing taken yet: the first take carves */
     p->own->owner = (uint16_t)w->index;
+    p->own_tiny->shift = TINY_SHIFT;
+    p->own_tiny->word = slab_words(TINY_SHIFT);
+    p->own_tiny->owner = (uint16_t)(w->index | POOL_OWNER_TINY);
     if (w->index != 0) {
         p->ext = w->sys->workers[0].pool.ext;
         return 0;
@@ -627,6 +681,8 @@ void casty__pool_destroy(struct worker *w)
     free(p->ext_pending);
     if (p->own)
         ext_cache_destroy(p->own);
+    if (p->own_tiny)
+        ext_cache_destroy(p->own_tiny);
     if (w->index == 0 && p->ext)
         ext_set_destroy(p->ext);
     memset(p, 0, sizeof *p);

@@ -197,7 +197,7 @@ void casty__reactor_clock_changed(struct casty_reactor *r)
 {
     /* Full barrier (xchg); pairs with the reactor's exchange in run_clock.
      * A flag already set means a wake-up is on its way. */
-    if (ck_pr_fas_32(&r->clock_changed, 1) == 0)
+    if (exchange_seqcst(&r->clock_changed, 1) == 0)
         wake(r);
 }
 
@@ -237,7 +237,7 @@ static void take_requests(struct casty_reactor *r)
     if (load_relaxed(&r->incoming) == NULL)
         return;
     /* Full barrier (xchg): acquires the nodes pushed by submit's CAS. */
-    struct op *stack = ck_pr_fas_ptr(&r->incoming, NULL);
+    struct op *stack = exchange_seqcst(&r->incoming, NULL);
     struct op *fifo = NULL, *last = stack;
     while (stack) {
         struct op *next = stack->next;
@@ -336,7 +336,7 @@ static void run_clock(struct casty_reactor *r)
     /* Relaxed look, then a full barrier (xchg) that pairs with the one in
      * casty__reactor_clock_changed; a flag set after the look comes with an
      * eventfd write, so it is seen on the next round. */
-    if (load_relaxed(&r->clock_changed) && ck_pr_fas_32(&r->clock_changed, 0))
+    if (load_relaxed(&r->clock_changed) && exchange_seqcst(&r->clock_changed, 0))
         r->clock_due = true;
     if (!r->clock_due)
         return;
@@ -688,7 +688,7 @@ void casty__reactor_destroy(struct casty_reactor *r)
     /* Submits that raced with the closing flag: never in the ring. Full
      * barrier (xchg), like take_requests, though the join already orders
      * the reactor's last take before this. */
-    struct op *op = ck_pr_fas_ptr(&r->incoming, NULL);
+    struct op *op = exchange_seqcst(&r->incoming, NULL);
     while (op) {
         struct op *next = op->next;
         free(op);

@@ -204,7 +204,7 @@ static void inject_link(struct casty_system *sys, struct cell *first, struct cel
     store_relaxed(&last->next_run, (struct cell *)NULL);
     /* Full barrier (lock xchg): orders the list's links before it is
      * reachable. */
-    struct cell *prev = ck_pr_fas_ptr(&sys->inject_tail, last);
+    struct cell *prev = exchange_seqcst(&sys->inject_tail, last);
     /* Release: publishes the list to the taker's acquire of this link. */
     store_release(&prev->next_run, first);
 }

@@ -7,7 +7,8 @@
  *   the other worker and by a thread that is no worker, never hands out a
  *   node that is still live, and every value survives intact until its
  *   release;
- * - the size classes' boundaries (MSG_SMALL_MAX, MSG_INLINE_MAX). */
+ * - the size classes' boundaries (MSG_SMALL_MAX, MSG_INLINE_MAX) and tiny
+ *   nodes (values of up to MSG_TINY_MAX bytes in the header). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ enum { ROUNDS = 4 };
  * to worker 0: all rounds together use at most n + `slack` distinct nodes
  * (slack: what is left of a slab begun), where memory that never came back
  * would need ROUNDS * n. */
-static void comes_back(size_t size, uint32_t n, uint32_t slack)
+static void comes_back(size_t size, uint32_t n, uint32_t slack, bool tiny)
 {
     struct fake f;
     fake_init(&f);
@@ -63,9 +64,11 @@ static void comes_back(size_t size, uint32_t n, uint32_t slack)
     for (uint32_t round = 0; round < ROUNDS; round++) {
         struct casty_msg **batch = seen + (size_t)round * n;
         for (uint32_t i = 0; i < n; i++) {
-            batch[i] = casty__msg_alloc(f.sys, &f.workers[0], size);
+            batch[i] = tiny ? casty__msg_alloc_tiny(&f.workers[0])
+                            : casty__msg_alloc(f.sys, &f.workers[0], size);
             cr_assert_not_null(batch[i]);
             cr_assert_neq(batch[i]->owner, POOL_HEAP_OWNER, "a pool node for %zu bytes", size);
+            cr_assert_eq((batch[i]->owner & POOL_OWNER_TINY) != 0, tiny);
             batch[i]->type = NULL;
         }
         for (uint32_t i = 0; i < n; i++)
@@ -85,14 +88,21 @@ static void comes_back(size_t size, uint32_t n, uint32_t slack)
 Test(pool_nodes, small_nodes_released_elsewhere_come_back)
 {
     /* 400 fit in one slab; 3000 span several. */
-    comes_back(8, 400, 512);
-    comes_back(MSG_SMALL_MAX, 3000, 512);
+    comes_back(8, 400, 512, false);
+    comes_back(MSG_SMALL_MAX, 3000, 512, false);
 }
 
 Test(pool_nodes, large_nodes_released_elsewhere_come_back)
 {
-    comes_back(MSG_SMALL_MAX + 1, 200, 256);
-    comes_back(MSG_INLINE_MAX, 3000, 256);
+    comes_back(MSG_SMALL_MAX + 1, 200, 256, false);
+    comes_back(MSG_INLINE_MAX, 3000, 256, false);
+}
+
+Test(pool_nodes, tiny_nodes_released_elsewhere_come_back)
+{
+    /* 1,000 fit in one slab of 32-byte nodes; 5,000 span several. */
+    comes_back(MSG_TINY_MAX, 1000, 1024, true);
+    comes_back(MSG_TINY_MAX, 5000, 1024, true);
 }
 
 Test(pool_nodes, class_boundaries)
@@ -107,6 +117,13 @@ Test(pool_nodes, class_boundaries)
                  {MSG_SMALL_MAX + 1, true, false},
                  {MSG_INLINE_MAX, true, false},
                  {MSG_INLINE_MAX + 1, false, true}};
+    struct casty_msg *t = casty__msg_alloc_tiny(&f.workers[1]);
+    cr_assert_not_null(t);
+    cr_assert_eq(t->owner, 1u | POOL_OWNER_TINY);
+    cr_assert(t->flags & MSG_VALUE_INLINE);
+    cr_assert_eq(msg_value(t), (void *)&t->data, "a tiny node's value is in its header");
+    t->type = NULL;
+    casty__msg_release(&f.workers[0], t);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct casty_msg *m = casty__msg_alloc(f.sys, &f.workers[1], cases[i].size);
         cr_assert_not_null(m);
@@ -135,14 +152,16 @@ struct live {
 
 static void fill(struct live *l)
 {
+    unsigned char *v = msg_value(l->m);
     for (size_t i = 0; i < l->size; i++)
-        l->m->payload[i] = (unsigned char)(l->tag >> (8 * (i % 8)));
+        v[i] = (unsigned char)(l->tag >> (8 * (i % 8)));
 }
 
 static void check(const struct live *l)
 {
+    const unsigned char *v = msg_value(l->m);
     for (size_t i = 0; i < l->size; i++)
-        cr_assert_eq(l->m->payload[i], (unsigned char)(l->tag >> (8 * (i % 8))),
+        cr_assert_eq(v[i], (unsigned char)(l->tag >> (8 * (i % 8))),
                      "value of node %p (tag %llu) overwritten at byte %zu", (void *)l->m,
                      (unsigned long long)l->tag, i);
 }
@@ -197,7 +216,9 @@ Test(pool_nodes, random_interleaving_never_hands_out_a_live_node)
         if (alloc) {
             struct worker *w = &f.workers[(r >> 8) & 1];
             size_t size = (r >> 16) % (MSG_INLINE_MAX + 8);
-            struct casty_msg *m = casty__msg_alloc(f.sys, w, size);
+            /* Values of up to 8 bytes in tiny nodes half of the time. */
+            bool tiny = size <= MSG_TINY_MAX && (r >> 30) & 1;
+            struct casty_msg *m = tiny ? casty__msg_alloc_tiny(w) : casty__msg_alloc(f.sys, w, size);
             cr_assert_not_null(m);
             m->type = NULL;
             cr_assert(set_insert(m), "step %llu: a live node handed out again (seed %llu)",
