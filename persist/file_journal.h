@@ -166,6 +166,9 @@ struct file_journal {
     bool reclaim_due;
     uint64_t tmp_counter;
     uint32_t snap_saves; /* in flight */
+    /* the saves in flight (file_journal_actor.c), freed with the journal
+     * when a shutdown stopped the actor before their I/O completed */
+    struct snap_save *snap_inflight;
     struct fj_read *rd;
 };
 

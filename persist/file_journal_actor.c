@@ -588,6 +588,7 @@ static void commit_io(struct file_journal *j, const casty__io_done_t *d)
 
 struct snap_save {
     struct fj_target t;
+    struct snap_save *prev, *next; /* j->snap_inflight */
     struct fj_req *req;
     int fd;
     uint8_t stage;
@@ -596,9 +597,20 @@ struct snap_save {
     char name[CASTY__JNAME_MAX];
 };
 
+static void snap_save_unlink(struct file_journal *j, struct snap_save *op)
+{
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        j->snap_inflight = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+}
+
 static void snap_save_end(struct file_journal *j, struct snap_save *op, int rc)
 {
     struct fj_req *r = op->req;
+    snap_save_unlink(j, op);
     if (op->fd >= 0)
         close(op->fd);
     if (rc) {
@@ -637,6 +649,10 @@ static void snap_save_start(struct file_journal *j, struct fj_req *r)
         return;
     }
     j->snap_saves++;
+    op->next = j->snap_inflight;
+    if (op->next)
+        op->next->prev = op;
+    j->snap_inflight = op;
     op->t.kind = FJ_T_SNAP_SAVE;
     op->req = r;
     op->fd = -1;
@@ -827,6 +843,20 @@ void casty__fj_free_state(struct file_journal *j)
         free(r);
     }
     free(c->buf);
+    /* Saves a shutdown cut short (a close waits for them): their I/O ended
+     * with the reactor; the temporary file is left unfinished, so it goes.
+     * Their callers were never answered: the system that would have
+     * delivered the answer is gone. */
+    for (struct snap_save *op = j->snap_inflight, *next; op; op = next) {
+        next = op->next;
+        if (op->fd >= 0)
+            close(op->fd);
+        if (op->stage != STAGE_DIRSYNC)
+            (void)unlinkat(j->dirfd, op->tmp, 0);
+        free(op->req);
+        free(op);
+    }
+    j->snap_inflight = NULL;
     for (size_t i = 0; i < j->nsegs; i++) {
         struct fj_segment *s = j->segs[i];
         if (s == NULL)
