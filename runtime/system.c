@@ -11,8 +11,10 @@
  * the entry and then waits for `users` to drain before it frees the system.
  * (This was a process-wide rwlock: its lock and unlock, two atomics on one
  * line for every sender into every system plus the calls, were ~6% of a
- * run where the main thread feeds actors.) A worker sending within its own
- * system skips the registry entirely. */
+ * run where the main thread feeds actors.) The count is striped: a thread
+ * counts on the line of its own stripe, so that many threads feeding one
+ * system from outside do not all write one line per message. A worker
+ * sending within its own system skips the registry entirely. */
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,15 +31,22 @@
 #include "timers.h"
 
 #define REGISTRY_SIZE 256u
+#define REGISTRY_STRIPES 8u
 #define MAX_WORKERS 1024u
 #define DEFAULT_THROUGHPUT 64u
 #define NAME_MAX_LEN 255u
 #define CASTY_HOST_MAX 255u
 
-/* One line per entry: senders into different systems share nothing. */
+/* Lines of their own per entry: senders into different systems share
+ * nothing, and senders into one system share only the line of `sys`,
+ * which they read. */
+struct registry_stripe {
+    alignas(CACHE_LINE) uint32_t users; /* atomic: threads between acquire and release */
+};
+
 struct registry_entry {
     alignas(CACHE_LINE) struct casty_system *sys; /* atomic */
-    uint32_t users; /* atomic: threads between acquire and release */
+    struct registry_stripe stripes[REGISTRY_STRIPES];
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER; /* add / remove */
@@ -52,9 +61,21 @@ CASTY_MESSAGE_DEFINE_LOCAL(casty_unhandled_message_t);
 
 /* ---- registry ----------------------------------------------------------------- */
 
+static uint32_t next_stripe; /* atomic: hands threads their stripes in turn */
+static _Thread_local uint32_t my_stripe = UINT32_MAX;
+
+/* The calling thread's count in entry e. A thread always counts on the
+ * same stripe, so its acquire and release pair on one counter. */
+static inline uint32_t *users_of(struct registry_entry *e)
+{
+    if (my_stripe == UINT32_MAX)
+        my_stripe = __atomic_fetch_add(&next_stripe, 1, __ATOMIC_RELAXED) % REGISTRY_STRIPES;
+    return &e->stripes[my_stripe].users;
+}
+
 /* Finds the live system with this node id and returns it counted as in
- * use (release with casty__system_release), or NULL (not counted). Nests:
- * a thread may hold several, or the same one twice. */
+ * use (release with casty__system_release, on the same thread), or NULL
+ * (not counted). Nests: a thread may hold several, or the same one twice. */
 struct casty_system *casty__system_acquire(uint64_t node, struct worker **w_out)
 {
     if (w_out)
@@ -62,13 +83,14 @@ struct casty_system *casty__system_acquire(uint64_t node, struct worker **w_out)
     if (node == 0)
         return NULL;
     struct registry_entry *e = &registry[node & (REGISTRY_SIZE - 1)];
+    uint32_t *users = users_of(e);
     /* Sequentially consistent increment, then load: either registry_remove's
      * wait sees this count, or this load sees the entry it emptied. */
-    __atomic_fetch_add(&e->users, 1, __ATOMIC_SEQ_CST);
+    __atomic_fetch_add(users, 1, __ATOMIC_SEQ_CST);
     struct casty_system *sys = __atomic_load_n(&e->sys, __ATOMIC_SEQ_CST);
     if (sys && sys->node == node)
         return sys;
-    __atomic_fetch_sub(&e->users, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_sub(users, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -76,7 +98,7 @@ void casty__system_release(struct casty_system *sys)
 {
     /* Release: everything this thread did to sys happens before the
      * remover's acquire load that sees the count drop. */
-    __atomic_fetch_sub(&registry[sys->registry_index].users, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_sub(users_of(&registry[sys->registry_index]), 1, __ATOMIC_RELEASE);
 }
 
 static int registry_add(struct casty_system *sys)
@@ -112,8 +134,9 @@ static void registry_remove(struct casty_system *sys)
     if (load_relaxed(&e->sys) == sys)
         __atomic_store_n(&e->sys, NULL, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&registry_lock);
-    while (__atomic_load_n(&e->users, __ATOMIC_SEQ_CST) != 0)
-        sched_yield();
+    for (uint32_t i = 0; i < REGISTRY_STRIPES; i++)
+        while (__atomic_load_n(&e->stripes[i].users, __ATOMIC_SEQ_CST) != 0)
+            sched_yield();
 }
 
 /* ---- names of top-level actors (open addressing, under names_lock) ------------- */
