@@ -145,6 +145,7 @@ enum behavior_kind {
 struct casty_behavior {
     uint8_t kind;
     uint8_t is_static;
+    uint8_t pooled; /* 0, or 1 + the size class of a block of behavior.c's per-thread cache */
     uint32_t size; /* bytes in data[] */
     union {
         casty_receive_fn receive;
