@@ -263,7 +263,7 @@ static inline uint64_t bench_wait(bench_run_t *run)
     long limit = env ? strtol(env, NULL, 10) : 0;
     uint64_t sum = 0;
     if (!bench_latch_wait(&run->done, limit > 0 ? limit : 300, &sum)) {
-        casty_system_stats_t st;
+        casty_system_stats_t st = {0};
         casty_system_stats(run->sys, &st);
         bench_die("timed out waiting for completion: %" PRIuFAST64
                   " arrivals missing; actors_live=%" PRIu64 " spawned=%" PRIu64
