@@ -198,7 +198,7 @@ void casty__inject_init(struct casty_system *sys)
     sys->inject_tail = &sys->inject_stub;
 }
 
-/* Appends the list first..last (n cells, linked through next_run). */
+/* Appends the list first..last (linked through next_run). */
 static void inject_link(struct casty_system *sys, struct cell *first, struct cell *last)
 {
     store_relaxed(&last->next_run, (struct cell *)NULL);
