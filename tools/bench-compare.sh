@@ -23,7 +23,11 @@
 #
 # Environment: BUILD (default build), RESULTS, BENCH_REPS, BENCH_SIZES,
 # BENCH_RUN_TIMEOUT (seconds per program run, default 180; each program gives
-# up 10 s earlier by itself, BENCH_TIMEOUT_S).
+# up 10 s earlier by itself, BENCH_TIMEOUT_S), BENCH_WORKERS (the worker
+# counts, default "1 $(nproc)"), BENCH_RUNTIMES (default "casty erlang go";
+# casty first), BENCH_PREBUILT=1 (install and build nothing: use the peers
+# already in $BUILD/peers, e.g. copied to a machine without a package
+# mirror; the plot is then skipped when gnuplot is missing).
 #
 # Exits 1 when a run fails (non-zero exit, timeout, or no RESULT line; the
 # others still run and the table marks it), 2 on bad usage or a failed
@@ -37,18 +41,23 @@ REPS=${BENCH_REPS:-3}
 TIMEOUT=${BENCH_RUN_TIMEOUT:-180}
 BENCH_TIMEOUT_S=${BENCH_TIMEOUT_S:-$((TIMEOUT > 20 ? TIMEOUT - 10 : TIMEOUT))}
 export BENCH_TIMEOUT_S
-RUNTIMES="casty erlang go"
+RUNTIMES=${BENCH_RUNTIMES:-casty erlang go}
+PREBUILT=${BENCH_PREBUILT:-0}
+case " $RUNTIMES " in " casty "*) ;; *) echo "bench-compare: BENCH_RUNTIMES must start with casty" >&2; exit 2 ;; esac
+for rt in $RUNTIMES; do
+    case $rt in casty | erlang | go) ;; *) echo "bench-compare: unknown runtime '$rt'" >&2; exit 2 ;; esac
+done
 DATE=$(date +%F)
 
 # name and positional arguments, one benchmark a line; the same for every
 # runtime. Sized so that the slowest runtime takes a few seconds a run
-# (Erlang's fjthrput does 64-bit arithmetic in bignums, hence its small N).
+# (Erlang's fjthrput does 64-bit arithmetic in bignums, hence its own small N).
 if [ "${BENCH_SIZES:-}" = quick ]; then
     SUITE='pingpong 20000
 count 100000
 mailbox 4 20000
 threadring 100 20000
-fjthrput 100 10
+fjthrput 100 10 erlang: 50 10
 fjcreate 10000
 fib 15
 big 500 50'
@@ -57,7 +66,7 @@ else
 count 40000000
 mailbox 4 8000000
 threadring 1000 16000000
-fjthrput 3000 100
+fjthrput 40000 100 erlang: 3000 100
 fjcreate 1500000
 fib 28
 big 16000 500'
@@ -78,10 +87,17 @@ fi
 case $REPS in '' | *[!0-9]* | 0) echo "bench-compare: BENCH_REPS must be >= 1" >&2; exit 2 ;; esac
 
 # ---- the peers' toolchains -----------------------------------------------------
+has_runtime() { case " $RUNTIMES " in *" $1 "*) return 0 ;; esac; return 1; }
 missing=
-command -v erl >/dev/null 2>&1 && command -v erlc >/dev/null 2>&1 || missing+=" erlang-base"
-command -v go >/dev/null 2>&1 || missing+=" golang-go"
-command -v gnuplot >/dev/null 2>&1 || missing+=" gnuplot-nox"
+if has_runtime erlang; then
+    command -v erl >/dev/null 2>&1 && command -v erlc >/dev/null 2>&1 || missing+=" erlang-base"
+fi
+[ "$PREBUILT" = 1 ] || command -v go >/dev/null 2>&1 || ! has_runtime go || missing+=" golang-go"
+[ "$PREBUILT" = 1 ] || command -v gnuplot >/dev/null 2>&1 || missing+=" gnuplot-nox"
+if [ -n "$missing" ] && [ "$PREBUILT" = 1 ]; then
+    echo "bench-compare: BENCH_PREBUILT=1 but missing:$missing" >&2
+    exit 2
+fi
 if [ -n "$missing" ]; then
     echo "bench-compare: installing$missing" >&2
     SUDO=
@@ -110,21 +126,33 @@ for name in $(echo "$SUITE" | cut -d' ' -f1); do
 done
 mkdir -p "$BUILD/peers"
 ABS_BUILD=$(cd "$BUILD" && pwd)
-echo "bench-compare: building the Go and Erlang peers" >&2
-(
-    cd bench/peers/go
-    export GOCACHE="$ABS_BUILD/peers/go-cache" GOPATH="$ABS_BUILD/peers/go-path" \
-        GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local GO111MODULE=on
-    timeout 600 go build -o "$ABS_BUILD/peers/go-bench" .
-) || { echo "bench-compare: go build failed" >&2; exit 2; }
-timeout 300 bench/peers/erlang/build.sh "$ABS_BUILD/peers/erlang" ||
-    { echo "bench-compare: erlc failed" >&2; exit 2; }
+if [ "$PREBUILT" = 1 ]; then
+    if { has_runtime go && [ ! -x "$BUILD/peers/go-bench" ]; } ||
+        { has_runtime erlang && [ ! -d "$BUILD/peers/erlang" ]; }; then
+        echo "bench-compare: BENCH_PREBUILT=1 but the peers are not in $BUILD/peers" >&2
+        exit 2
+    fi
+else
+    echo "bench-compare: building the Go and Erlang peers" >&2
+    (
+        cd bench/peers/go
+        export GOCACHE="$ABS_BUILD/peers/go-cache" GOPATH="$ABS_BUILD/peers/go-path" \
+            GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local GO111MODULE=on
+        timeout 600 go build -o "$ABS_BUILD/peers/go-bench" .
+    ) || { echo "bench-compare: go build failed" >&2; exit 2; }
+    timeout 300 bench/peers/erlang/build.sh "$ABS_BUILD/peers/erlang" ||
+        { echo "bench-compare: erlc failed" >&2; exit 2; }
+fi
 export PEERS_EBIN="$ABS_BUILD/peers/erlang"
 
 # ---- runs ---------------------------------------------------------------------
 ALL=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
 WORKER_SETS=1
 [ "$ALL" -gt 1 ] && WORKER_SETS="1 $ALL"
+WORKER_SETS=${BENCH_WORKERS:-$WORKER_SETS}
+for w in $WORKER_SETS; do
+    case $w in '' | *[!0-9]* | 0) echo "bench-compare: BENCH_WORKERS must be counts >= 1" >&2; exit 2 ;; esac
+done
 
 RAW=$(mktemp)
 OUT=$(mktemp)
@@ -142,20 +170,30 @@ run_one() { # runtime name workers args...
     esac
 }
 
+# A suite line's arguments; "ARGS erlang: EARGS" gives Erlang smaller sizes
+# where the same ones would take it minutes (the rates stay comparable:
+# msgs/s, and the table names the sizes each runtime ran).
+args_for() { # runtime rest-of-line
+    case $1:$2 in
+    erlang:*" erlang: "*) echo "${2#* erlang: }" ;;
+    *) echo "${2%% erlang: *}" ;;
+    esac
+}
+
 start=$(date +%s)
 for _ in $(seq 1 "$REPS"); do
-    while read -r name args; do
+    while read -r name rest; do
         for w in $WORKER_SETS; do
             for rt in $RUNTIMES; do
                 rc=0
-                # shellcheck disable=SC2086  # $args is a list of numbers
-                run_one "$rt" "$name" "$w" $args >"$OUT" </dev/null || rc=$?
+                # shellcheck disable=SC2046  # the arguments are a list of numbers
+                run_one "$rt" "$name" "$w" $(args_for "$rt" "$rest") >"$OUT" </dev/null || rc=$?
                 cat "$OUT"
                 line=$(grep "^RESULT lang=$rt bench=$name .* workers=$w " "$OUT" | head -n1 || true)
                 if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
                     [ "$rc" -eq 124 ] && why="timed out after ${TIMEOUT}s" || why="exit status $rc"
                     [ "$rc" -eq 0 ] && why="no matching RESULT line"
-                    echo "FAIL $rt $name $args --workers $w: $why" >&2
+                    echo "FAIL $rt $name $(args_for "$rt" "$rest") --workers $w: $why" >&2
                     echo "FAIL $rt $name $w" >>"$RAW"
                     failed=1
                 else
@@ -196,7 +234,8 @@ function human(r) {
     prev = (k in runs) ? runs[k] ";" : ""   # not in one assignment: mawk creates runs[k] first
     runs[k] = prev v["msgs_per_sec"]
     if ((v["maxrss_kb"] + 0) > (rss[k] + 0)) rss[k] = v["maxrss_kb"]
-    params[v["bench"]] = v["params"]
+    if (v["lang"] == "casty") params[v["bench"]] = v["params"]
+    rparams[k] = v["params"]
 }
 END {
     nb = split(order, B, " "); nw = split(wsets, W, " "); nr = split(rts, R, " ")
@@ -219,24 +258,48 @@ END {
         for (r = 1; r <= nr; r++) {
             k = R[r] SUBSEP name SUBSEP wk
             printf " %s%s", ((k in rss) ? sprintf("%.0f", rss[k] / 1024) : "-"), ((r < nr) ? " /" : "\n")
-            printf "%s,%s,\"%s\",%s,%s,%s,%s,%s,%s,%d\n", date, name, params[name], wk, R[r],
+            printf "%s,%s,\"%s\",%s,%s,%s,%s,%s,%s,%d\n", date, name, ((k in rparams) ? rparams[k] : params[name]), wk, R[r],
                 ((med[r] >= 0) ? sprintf("%.0f", med[r]) : ""), ((k in runs) ? runs[k] : ""),
                 ((k in rss) ? rss[k] : ""),
                 ((med[1] > 0 && med[r] > 0) ? sprintf("%.3f", med[1] / med[r]) : ""),
                 ((k in fail) ? 1 : 0) > csv
         }
+        for (r = 2; r <= nr; r++) {
+            k = R[r] SUBSEP name SUBSEP wk
+            if ((k in rparams) && rparams[k] != params[name] && !((R[r] SUBSEP name) in noted)) {
+                noted[R[r] SUBSEP name] = 1
+                notes = notes sprintf("%s: %s ran %s (casty %s)\n", name, R[r], rparams[k], params[name])
+            }
+        }
         printf "\"%s %s\"", name, "w=" wk > dat
         for (r = 1; r <= nr; r++) printf " %s", ((med[r] > 0) ? sprintf("%.0f", med[r]) : "NaN") > dat
         printf "\n" > dat
     }
+    printf "%s", notes
 }' "$RAW"
 echo
 echo "c/xx: casty's median msgs/s over the peer's (above 1: casty is faster); $REPS repetitions each"
 
+# one bar series per runtime, in the order of the table's columns
+PLOTCMD=
+col=2
+for rt in $RUNTIMES; do
+    case $rt in casty) colour='#1f77b4' ;; erlang) colour='#d62728' ;; go) colour='#2ca02c' ;; esac
+    if [ "$col" = 2 ]; then
+        PLOTCMD="plot \"$PLOTDAT\" using 2:xtic(1) title \"$rt\" lc rgb \"$colour\""
+    else
+        PLOTCMD+=", \"\" using $col title \"$rt\" lc rgb \"$colour\""
+    fi
+    col=$((col + 1))
+done
+if ! command -v gnuplot >/dev/null 2>&1; then
+    echo "bench-compare: no gnuplot here, no plot" >&2
+    echo "wrote $CSV"
+else
 gnuplot <<EOF || { echo "bench-compare: gnuplot failed" >&2; failed=1; }
 set terminal svg size 1200,600 dynamic font "sans,12" background "white"
 set output "$SVG"
-set title "casty vs Erlang vs Go: median msgs/s ($DATE, $(nproc) CPUs, $REPS reps; fjcreate and fib: actors/s)"
+set title "$(echo "$RUNTIMES" | sed 's/ / vs /g'): median msgs/s ($DATE, $(nproc) CPUs, $REPS reps; fjcreate and fib: actors/s)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -248,11 +311,10 @@ set grid ytics
 set xtics rotate by -35 nomirror
 set key top right
 set datafile missing "NaN"
-plot "$PLOTDAT" using 2:xtic(1) title "casty" lc rgb "#1f77b4", \
-     "" using 3 title "Erlang" lc rgb "#d62728", \
-     "" using 4 title "Go" lc rgb "#2ca02c"
+$PLOTCMD
 EOF
 echo "wrote $CSV and $SVG"
+fi
 
 if [ "$failed" -ne 0 ]; then
     echo "bench-compare: some runs FAILED (see above)" >&2
