@@ -7,7 +7,8 @@
  * message still reaches the actor is decided by its generation (actor.c).
  *
  * Free slots sit on a lock-free stack indexed by slot number, with a tag in
- * the upper 32 bits of the top word against ABA. Slot 0 is never used, so a
+ * the upper 32 bits of the top word against ABA, and each worker keeps a
+ * few of its own in front of it (struct worker's slots). Slot 0 is never used, so a
  * zero ref is never valid. This file does not start or stop actors. */
 #include <stdlib.h>
 #include <string.h>
@@ -97,10 +98,52 @@ out:
     return rc;
 }
 
+/* Pushes the cells slots[0..n-1] (n >= 1) with one CAS. */
+static void free_push_many(struct casty_system *sys, struct cell **slots, uint32_t n)
+{
+    for (uint32_t i = 0; i + 1 < n; i++)
+        store_relaxed(&slots[i]->next_free, slots[i + 1]->slot);
+    struct cell *last = slots[n - 1];
+    uint64_t top = load_relaxed(&sys->free_top);
+    for (;;) {
+        store_relaxed(&last->next_free, (uint32_t)top);
+        uint64_t next = ((top >> 32) + 1) << 32 | slots[0]->slot;
+        /* Full barrier, as in free_push. */
+        if (ck_pr_cas_64_value(&sys->free_top, top, next, &top))
+            return;
+    }
+}
+
+/* The calling thread's worker of sys, whose cache of free cells it may use,
+ * or NULL. A worker keeps up to SLOT_CACHE free cells of its own: spawning
+ * and stopping on many cores would otherwise all take turns at free_top.
+ * Reusing the cell this core freed last also finds it in this core's
+ * cache. */
+static struct worker *slot_cache_owner(struct casty_system *sys)
+{
+    struct worker *w = casty__tls_worker;
+    return w && w->sys == sys ? w : NULL;
+}
+
 /* Takes a free cell (its mailbox may still hold stale messages of an earlier
  * incarnation, which its generation turns into dead letters). Any thread. */
 int casty__cell_alloc(struct casty_system *sys, struct cell **out)
 {
+    struct worker *w = slot_cache_owner(sys);
+    if (w) {
+        /* Refill half the cache at once: the pops then find free_top's line
+         * still in this core's cache. */
+        while (w->nslots < SLOT_CACHE / 2) {
+            struct cell *c = free_pop(sys);
+            if (c == NULL)
+                break;
+            w->slots[w->nslots++] = c;
+        }
+        if (w->nslots > 0) {
+            *out = w->slots[--w->nslots];
+            return 0;
+        }
+    }
     for (;;) {
         struct cell *c = free_pop(sys);
         if (c) {
@@ -113,10 +156,22 @@ int casty__cell_alloc(struct casty_system *sys, struct cell **out)
     }
 }
 
-/* Returns a cell's slot for reuse. Called by the worker that stopped it. */
+/* Returns a cell's slot for reuse. Called by the worker that stopped it
+ * (or by a spawn that failed, on any thread). */
 void casty__cell_free_slot(struct casty_system *sys, struct cell *c)
 {
-    free_push(sys, c);
+    struct worker *w = slot_cache_owner(sys);
+    if (w == NULL) {
+        free_push(sys, c);
+        return;
+    }
+    if (w->nslots == SLOT_CACHE) {
+        /* Full: the older half goes back for other threads, in one CAS. */
+        free_push_many(sys, w->slots, SLOT_CACHE / 2);
+        memmove(w->slots, w->slots + SLOT_CACHE / 2, (SLOT_CACHE / 2) * sizeof w->slots[0]);
+        w->nslots = SLOT_CACHE / 2;
+    }
+    w->slots[w->nslots++] = c;
 }
 
 /* Frees all chunks: single-threaded, after every worker has exited. Each

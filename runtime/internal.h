@@ -257,6 +257,7 @@ static_assert(offsetof(struct cell, stub) == CACHE_LINE && sizeof(struct cell) =
 
 /* ---- workers ------------------------------------------------------------- */
 
+#define SLOT_CACHE 64u /* free cells a worker keeps for its own spawns */
 #define RING_SIZE 256u
 #define RING_MASK (RING_SIZE - 1)
 
@@ -296,7 +297,14 @@ struct worker {
     alignas(CACHE_LINE) struct cell *lifo;
     uint32_t lifo_streak;
     uint32_t tick;
-    bool overflowed; /* the ring spilled into the injection queue during this run */
+    bool overflowed; /* the overflow list spilled into the injection queue during this run */
+    struct cell *over_head, *over_tail; /* behind a full ring, linked through next_run */
+    uint32_t over_len;
+    uint32_t over_run; /* actors added to the overflow list during this run */
+    int64_t live;      /* atomic: written by the owner, summed by others (sys->live) */
+    uint64_t spawned;  /* atomic: likewise */
+    uint32_t nslots;   /* free cells cached by this worker (cells.c) */
+    struct cell *slots[SLOT_CACHE];
     uint64_t rng;
     uint32_t index;
     struct casty_system *sys;
@@ -367,8 +375,13 @@ struct casty_system {
     uint32_t nsubs, subs_cap;
     uint32_t nsubs_atomic; /* fast "anyone listening?" check */
 
-    /* lifecycle and stats (atomics) */
-    alignas(CACHE_LINE) uint64_t live;
+    /* lifecycle and stats (atomics). live and spawned count here what
+     * threads outside the pool do; each worker counts its own in struct
+     * worker (casty__live_count sums them), so that spawning and stopping on
+     * many cores share no line. live can go below zero in one place (an
+     * actor spawned on one worker and stopped on another): only the sum is
+     * a count. */
+    alignas(CACHE_LINE) int64_t live;
     uint64_t spawned;
     uint64_t dead_letters;
     uint64_t unhandled;
@@ -452,6 +465,7 @@ void casty__events_destroy(struct casty_system *sys);
 struct casty_system *casty__system_acquire(uint64_t node, struct worker **w_out);
 void casty__system_release(struct casty_system *sys);
 void casty__actor_stopped(struct casty_system *sys);
+int64_t casty__live_count(const struct casty_system *sys);
 void casty__names_remove(struct casty_system *sys, struct cell *c);
 void casty__child_link(struct casty_system *sys, struct cell *parent, struct cell *child,
                        bool anonymous);

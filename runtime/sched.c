@@ -6,14 +6,17 @@
  * by the actor running on a worker goes to that worker's LIFO slot, so a
  * ping-pong pair stays on one core; the slot is never stolen, and after
  * LIFO_MAX consecutive LIFO runs it yields to the ring so queued actors are
- * not starved. Actors made ready by non-worker threads go
- * to the injection queue (a lock-free intrusive MPSC queue whose takers
- * hold a mutex), which also
- * takes half of a full ring. An idle worker looks in its ring, the
- * injection queue, then steals half of a random victim's ring (a ring only
- * holds real backlog: actors waiting while their worker runs something
- * else). It spins briefly, then parks on a futex. New ring or injected work
- * wakes at most one parked worker, and none while another is searching.
+ * not starved. Behind a full ring a worker keeps an overflow list of its
+ * own (owner only, moved into the ring as it empties). Actors made ready
+ * by non-worker threads go to the injection queue (a lock-free intrusive
+ * MPSC queue whose takers hold a mutex), which also takes the overflow
+ * list of an actor that wakes more than OVERFLOW_SPILL others in one run.
+ * An idle worker looks in its ring, the injection queue, then steals half
+ * of a random victim's ring (a ring only holds real backlog: actors
+ * waiting while their worker runs something else). At most half of the
+ * unparked workers search at once (others park at once); a searcher spins
+ * briefly, then parks on a futex. New ring or injected work wakes at most one parked worker, and
+ * none while another is searching.
  *
  * The worker loop reads as its phases: find work, run it, or search and
  * park. This file does not know what running an actor means (actor.c). */
@@ -34,6 +37,7 @@
 #define INJECT_EVERY 61
 #define SPIN_ROUNDS 64
 #define INJECT_BATCH 32
+#define OVERFLOW_SPILL (RING_SIZE / 2)
 
 _Thread_local struct worker *casty__tls_worker;
 
@@ -91,38 +95,74 @@ static struct cell *ring_pop(struct worker *w)
 static void inject_push_list(struct casty_system *sys, struct cell *first, struct cell *last,
                              uint32_t n);
 static void notify_one(struct casty_system *sys);
+static void overflow_push(struct worker *w, struct cell *c);
 
-/* Owner only: appends c; on overflow moves half the ring plus c to the
- * injection queue. */
+/* Owner only: appends c to the back of the run queue (the ring, then the
+ * overflow list once the ring is full). */
 static void ring_push(struct worker *w, struct cell *c)
 {
-    for (;;) {
+    if (w->over_head == NULL) {
         uint32_t tail = w->ring_tail;
-        uint64_t head = load_acquire(&w->ring_head);
-        uint32_t h = head_index(head);
-        if (tail - h < RING_SIZE) {
+        if (tail - head_index(load_acquire(&w->ring_head)) < RING_SIZE) {
             store_relaxed(&w->ring[tail & RING_MASK], c);
             /* Release: publishes the entry to ring_pop's acquire of tail. */
             store_release(&w->ring_tail, tail + 1);
             return;
         }
-        /* Full: claim the older half with the same CAS thieves use. */
-        uint32_t half = RING_SIZE / 2;
-        if (!ck_pr_cas_64(&w->ring_head, head, head_next(head, h + half)))
-            continue;
-        w->overflowed = true;
-        struct cell *first = load_relaxed(&w->ring[h & RING_MASK]);
-        struct cell *prev = first;
-        for (uint32_t i = 1; i < half; i++) {
-            struct cell *x = load_relaxed(&w->ring[(h + i) & RING_MASK]);
-            prev->next_run = x;
-            prev = x;
-        }
-        prev->next_run = c;
-        c->next_run = NULL;
-        inject_push_list(w->sys, first, c, half + 1);
-        return;
     }
+    overflow_push(w, c);
+}
+
+/* Owner only: the back of the run queue when the ring is full. A worker
+ * with more ready actors than its ring holds keeps them here, in order,
+ * and moves them into the ring as it empties (overflow_refill): that is
+ * ordinary backlog (1024 ping-pong pairs on 2 workers), and it never
+ * touches anything shared. Only an actor that wakes more than
+ * OVERFLOW_SPILL others in one run hands the list to the injection queue,
+ * so that idle workers can run them while it goes on (w->overflowed then
+ * sends it to the back of that queue, behind them). */
+static void overflow_push(struct worker *w, struct cell *c)
+{
+    c->next_run = NULL;
+    if (w->over_tail)
+        w->over_tail->next_run = c;
+    else
+        w->over_head = c;
+    w->over_tail = c;
+    w->over_len++;
+    if (++w->over_run < OVERFLOW_SPILL)
+        return;
+    struct cell *first = w->over_head, *last = w->over_tail;
+    uint32_t n = w->over_len;
+    w->over_head = w->over_tail = NULL;
+    w->over_len = 0;
+    w->over_run = 0;
+    w->overflowed = true;
+    inject_push_list(w->sys, first, last, n);
+}
+
+/* Owner only: moves the overflow list's front into the ring's free room,
+ * and wakes a worker for it (it is backlog: the owner has more queued). */
+static void overflow_refill(struct worker *w)
+{
+    uint32_t tail = w->ring_tail;
+    uint32_t room = RING_SIZE - (tail - head_index(load_acquire(&w->ring_head)));
+    uint32_t moved = 0;
+    struct cell *c = w->over_head;
+    for (; c != NULL && moved < room; moved++) {
+        struct cell *next = c->next_run;
+        store_relaxed(&w->ring[(tail + moved) & RING_MASK], c);
+        c = next;
+    }
+    if (moved == 0)
+        return;
+    w->over_head = c;
+    if (c == NULL)
+        w->over_tail = NULL;
+    w->over_len -= moved;
+    /* Release: publishes the entries to ring_pop's acquire of tail. */
+    store_release(&w->ring_tail, tail + moved);
+    notify_one(w->sys);
 }
 
 /* Owner only: puts c at the front of the ring, where the owner (and
@@ -321,7 +361,10 @@ static bool idle_remove(struct casty_system *sys, struct worker *w)
     return removed;
 }
 
-static void park(struct worker *w)
+/* Parks w until notified. Returns true instead when work became visible
+ * meanwhile: the caller then searches even past the searchers' limit (a
+ * worker that saw work never sleeps on it). */
+static bool park(struct worker *w)
 {
     struct casty_system *sys = w->sys;
     casty__pool_flush(w);
@@ -335,11 +378,12 @@ static void park(struct worker *w)
     fence_seqcst();
     if (work_visible(sys) || load_acquire(&sys->exit)) {
         if (idle_remove(sys, w))
-            return;
+            return true;
         /* Someone already chose us: consume that wake-up below. */
     }
     while (load_acquire(&w->wake_word) == 0)
         futex_wait(&w->wake_word, 0);
+    return false;
 }
 
 /* ---- finding work ---------------------------------------------------------------- */
@@ -388,14 +432,31 @@ static struct cell *find_local_work(struct worker *w)
         ring_push(w, c);
     }
     w->lifo_streak = 0;
+    if (w->over_head != NULL && ring_len(w) <= RING_SIZE / 2)
+        overflow_refill(w);
     if ((c = ring_pop(w)) != NULL)
         return c;
     return inject_pop(w);
 }
 
-static struct cell *search(struct worker *w)
+/* Whether w may become one more searching worker: at most half of the
+ * workers that are not parked search at once. More thieves than that only
+ * take turns at the same few ring heads, and each failed CAS there delays
+ * the owner pushing new work (16 workers fed by one actor ran 8 times
+ * slower than 2 without this limit). A worker refused here parks; the
+ * searchers that stay wake it when they find more than they take. */
+static bool may_search(struct casty_system *sys)
+{
+    uint32_t searching = load_relaxed(&sys->nsearching);
+    uint32_t active = sys->nworkers - load_relaxed(&sys->nparked);
+    return 2 * searching < active;
+}
+
+static struct cell *search(struct worker *w, bool saw_work)
 {
     struct casty_system *sys = w->sys;
+    if (!saw_work && !may_search(sys))
+        return inject_pop(w);
     ck_pr_inc_32(&sys->nsearching);
     struct cell *c = NULL;
     for (int round = 0; round < SPIN_ROUNDS && !load_relaxed(&sys->exit); round++) {
@@ -423,14 +484,17 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct casty_system *sys = w->sys;
     casty__tls_worker = w;
+    bool saw_work = false;
     while (!load_acquire(&sys->exit)) {
         struct cell *c = find_local_work(w);
         if (c == NULL)
-            c = search(w);
+            c = search(w, saw_work);
         if (c == NULL) {
-            park(w);
+            saw_work = park(w);
             continue;
         }
+        saw_work = false;
+        w->over_run = 0;
         casty__run_actor(w, c);
     }
     casty__pool_flush(w);

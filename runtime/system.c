@@ -423,7 +423,7 @@ int casty_system_shutdown(casty_system_t *sys)
     /* Stop every top-level actor (each stops its subtree first); re-send to
      * stragglers (spawned concurrently with the state change) until none is
      * left. */
-    while (load_acquire(&sys->live) != 0) {
+    while (casty__live_count(sys) != 0) {
         stop_all(sys);
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -433,7 +433,7 @@ int casty_system_shutdown(casty_system_t *sys)
             ts.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&sys->live_lock);
-        if (load_acquire(&sys->live) != 0)
+        if (casty__live_count(sys) != 0)
             pthread_cond_timedwait(&sys->live_cond, &sys->live_lock, &ts);
         pthread_mutex_unlock(&sys->live_lock);
     }
@@ -449,10 +449,38 @@ int casty_system_shutdown(casty_system_t *sys)
     return 0;
 }
 
+/* The live count to change from this thread: its worker's own, or the
+ * system's for threads outside the pool. */
+static int64_t *my_live(struct casty_system *sys)
+{
+    struct worker *w = casty__tls_worker;
+    return w && w->sys == sys ? &w->live : &sys->live;
+}
+
+/* Actors started and not yet stopped. Sequentially consistent loads: after
+ * the sequentially consistent decrement in casty__actor_stopped, the last
+ * of several concurrent stoppers sees every other's decrement. */
+int64_t casty__live_count(const struct casty_system *sys)
+{
+    int64_t n = __atomic_load_n(&sys->live, __ATOMIC_SEQ_CST);
+    for (uint32_t i = 0; i < sys->nworkers; i++)
+        n += __atomic_load_n(&sys->workers[i].live, __ATOMIC_SEQ_CST);
+    return n;
+}
+
+static void count_spawned(struct casty_system *sys)
+{
+    struct worker *w = casty__tls_worker;
+    uint64_t *spawned = w && w->sys == sys ? &w->spawned : &sys->spawned;
+    __atomic_fetch_add(my_live(sys), 1, __ATOMIC_SEQ_CST);
+    __atomic_fetch_add(spawned, 1, __ATOMIC_RELAXED);
+}
+
 /* Counts an actor as stopped; wakes shutdown when it was the last. */
 void casty__actor_stopped(struct casty_system *sys)
 {
-    if (ck_pr_faa_64(&sys->live, (uint64_t)-1) == 1 && load_acquire(&sys->state) != SYS_RUNNING) {
+    __atomic_fetch_sub(my_live(sys), 1, __ATOMIC_SEQ_CST);
+    if (load_acquire(&sys->state) != SYS_RUNNING && casty__live_count(sys) == 0) {
         pthread_mutex_lock(&sys->live_lock);
         pthread_cond_broadcast(&sys->live_cond);
         pthread_mutex_unlock(&sys->live_lock);
@@ -588,8 +616,7 @@ static int spawn_cell(struct casty_system *sys, struct cell *parent, casty_behav
     }
     if (parent)
         casty__child_link(sys, parent, c, name == NULL);
-    ck_pr_inc_64(&sys->live);
-    ck_pr_inc_64(&sys->spawned);
+    count_spawned(sys);
     store_release(&c->live_gen, gen);
     struct sys_start start = {.behavior = behavior, .gen = gen};
     rc = casty__send_sys(sys, c->slot, MSG_SYS_START, &start, sizeof start);
@@ -798,8 +825,12 @@ void casty_system_stats(const casty_system_t *sys, casty_system_stats_t *out)
 {
     if (sys == NULL || out == NULL)
         return;
-    out->actors_live = load_relaxed(&sys->live);
-    out->actors_spawned = load_relaxed(&sys->spawned);
+    int64_t live = casty__live_count(sys);
+    uint64_t spawned = load_relaxed(&sys->spawned);
+    for (uint32_t i = 0; i < sys->nworkers; i++)
+        spawned += load_relaxed(&sys->workers[i].spawned);
+    out->actors_live = live > 0 ? (uint64_t)live : 0;
+    out->actors_spawned = spawned;
     out->dead_letters = load_relaxed(&sys->dead_letters);
     out->unhandled = load_relaxed(&sys->unhandled);
 }
