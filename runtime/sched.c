@@ -293,7 +293,10 @@ static struct cell *inject_pop(struct worker *w)
     struct casty_system *sys = w->sys;
     if (load_relaxed(&sys->inject_len) == 0)
         return NULL;
-    pthread_mutex_lock(&sys->inject_lock);
+    /* Another taker is moving this work already (and wakes a worker for
+     * what it leaves): look elsewhere rather than sleep on the lock. */
+    if (pthread_mutex_trylock(&sys->inject_lock) != 0)
+        return NULL;
     struct cell *c = inject_take(sys);
     uint32_t taken = 0, room = RING_SIZE - ring_len(w);
     if (c) {
@@ -439,12 +442,13 @@ static struct cell *find_local_work(struct worker *w)
     return inject_pop(w);
 }
 
-/* Whether w may become one more searching worker: at most half of the
- * workers that are not parked search at once. More thieves than that only
+/* Whether one more worker may search: at most half of the workers that
+ * are not parked search at once (Go's rule). More thieves than that only
  * take turns at the same few ring heads, and each failed CAS there delays
- * the owner pushing new work (16 workers fed by one actor ran 8 times
- * slower than 2 without this limit). A worker refused here parks; the
- * searchers that stay wake it when they find more than they take. */
+ * the owner pushing new work (fjthrput at 4 workers of 16 cores: 2.4 M
+ * msgs/s without this limit, 9.1 M with it; docs/performance.md, "On 16
+ * cores"). A worker refused here parks; the searchers that stay wake it
+ * when they find more than they take. */
 static bool may_search(struct casty_system *sys)
 {
     uint32_t searching = load_relaxed(&sys->nsearching);
@@ -504,19 +508,33 @@ static void *worker_main(void *arg)
 
 /* ---- scheduling entry points --------------------------------------------------- */
 
-/* Makes c runnable. From one of sys's workers: into its LIFO slot (the
- * previous occupant moves to the ring); from anywhere else: the injection
- * queue. */
+/* Makes c runnable. From one of sys's workers: into its LIFO slot; the
+ * previous occupant moves to the ring's back (a plain store; the front
+ * would be a CAS on the head that thieves contend for), unless it has not
+ * started yet: a new actor goes to the front, so that a spawning tree is
+ * explored depth first (ring_push_front). From anywhere else: the
+ * injection queue. */
 void casty__schedule(struct casty_system *sys, struct cell *c)
 {
     struct worker *w = casty__tls_worker;
     if (w && w->sys == sys) {
         struct cell *prev = w->lifo;
         w->lifo = c;
-        if (prev) {
+        if (prev == NULL)
+            return;
+        /* Whether the ring already held backlog, for which a worker was
+         * woken (or searching, or none parked) when it was pushed: waking
+         * is then someone else's business. One actor feeding many paid a
+         * fence, a read of the searchers' line and often a futex wake per
+         * message (fjthrput on 8 of 16 cores: 1.6 M msgs/s then, 8.5 M
+         * without this alone). */
+        bool had_backlog = ring_len(w) != 0;
+        if (prev->status == CELL_ALIVE)
+            ring_push(w, prev);
+        else
             ring_push_front(w, prev);
+        if (!had_backlog)
             notify_one(sys);
-        }
         return;
     }
     inject_push_list(sys, c, c, 1);

@@ -420,3 +420,79 @@ Test(stress_sched, outside_wake_ups_race_ring_spills, .timeout = 300)
 {
     fan_run(POKERS);
 }
+
+/* ---- backlog deeper than the rings -------------------------------------------------
+ * 2048 ping-pong pairs on 2 workers, two balls in flight per pair: about
+ * 2000 ready actors per worker, far more than a ring holds, each run waking
+ * one or two (so the backlog lives in the workers' overflow lists, moved
+ * into the rings as they empty, and is stolen from there). Exact counts, no
+ * dead letters, and no handler entered twice at once. */
+#define BL_PAIRS 2048
+#define BL_BALLS 2
+
+static casty_ref_t bl_pings[BL_PAIRS];
+static latch_t bl_done = LATCH_INIT;
+
+struct bl_state {
+    uint32_t busy; /* atomic: 1 while the handler runs */
+    casty_ref_t partner;
+    uint32_t left; /* the pinger's round trips still to make */
+    uint32_t back; /* the ponger: replies sent */
+};
+
+static casty_behavior_t *bl_actor(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    struct bl_state *s = state;
+    const rp_ping *p = casty_msg_as(msg, rp_ping);
+    fan_enter(&s->busy);
+    if (p) { /* the ponger */
+        s->back++;
+        cr_assert_eq(casty_tell(p->reply_to, &rp_pong_type, NULL), 0);
+    } else if (casty_msg_is(msg, rp_pong)) { /* the pinger */
+        if (--s->left == 0)
+            latch_add(&bl_done, 1);
+        else if (s->left >= BL_BALLS)
+            cr_assert_eq(CASTY_TELL(s->partner, rp_ping, .reply_to = casty_ctx_self(ctx)), 0);
+    } else if (casty_msg_is(msg, rp_start)) {
+        for (int i = 0; i < BL_BALLS; i++)
+            cr_assert_eq(CASTY_TELL(s->partner, rp_ping, .reply_to = casty_ctx_self(ctx)), 0);
+    } else {
+        fan_leave(&s->busy);
+        return casty_unhandled();
+    }
+    fan_leave(&s->busy);
+    return casty_same();
+}
+
+Test(stress_sched, backlog_deeper_than_the_rings, .timeout = 300)
+{
+    uint32_t trips = (uint32_t)(400 / stress_scale()) + BL_BALLS;
+    bl_done.count = 0;
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.workers = 2;
+    casty_system_t *sys;
+    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    for (uint32_t i = 0; i < BL_PAIRS; i++) {
+        struct bl_state pong = {0};
+        casty_ref_t ponger;
+        cr_assert_eq(casty_spawn(sys, casty_receive(bl_actor, &pong, sizeof pong), NULL, NULL, &ponger),
+                     0);
+        struct bl_state ping = {.partner = ponger, .left = trips};
+        cr_assert_eq(casty_spawn(sys, casty_receive(bl_actor, &ping, sizeof ping), NULL, NULL,
+                                 &bl_pings[i]),
+                     0);
+    }
+    for (uint32_t i = 0; i < BL_PAIRS; i++)
+        cr_assert_eq(casty_tell(bl_pings[i], &rp_start_type, NULL), 0);
+    cr_assert_eq(latch_wait(&bl_done, BL_PAIRS, 240000), BL_PAIRS, "a pair lost a ball");
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(st.unhandled, 0);
+    cr_assert_eq(st.dead_letters, 0);
+    cr_assert_eq(st.actors_live, 2 * BL_PAIRS);
+    cr_assert_eq(st.actors_spawned, 2 * BL_PAIRS);
+    cr_assert_eq(__atomic_load_n(&fan_overlaps, __ATOMIC_RELAXED), 0,
+                 "an actor's handler ran twice at once");
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
