@@ -1,7 +1,7 @@
 /* Test helpers: waiting on a condition with a deadline (never a bare
- * sleep), counters shared between handlers and the test thread, and the
+ * sleep), counters shared between handlers and the test thread, the
  * stress scale (CASTY_STRESS_SCALE divides iteration counts under the
- * sanitizers). */
+ * sanitizers), and a system with a given number of workers. */
 #ifndef CASTY_TEST_HELPERS_H
 #define CASTY_TEST_HELPERS_H
 
@@ -11,6 +11,21 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include <casty.h>
+#include <criterion/criterion.h>
+
+/* A running system with `workers` workers (the test fails if it cannot be
+ * created). */
+static inline casty_system_t *system_with_workers(uint32_t workers)
+{
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.workers = workers;
+    casty_system_t *sys = NULL;
+    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    return sys;
+}
 
 static inline uint64_t now_ns(void)
 {

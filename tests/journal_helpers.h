@@ -116,11 +116,7 @@ static inline void jh_reset(void)
 /* A system with `workers` workers and the recorder. */
 static inline casty_system_t *jh_system(uint32_t workers)
 {
-    casty_system_config_t cfg;
-    casty_system_config_init(&cfg);
-    cfg.workers = workers;
-    casty_system_t *sys = NULL;
-    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    casty_system_t *sys = system_with_workers(workers);
     cr_assert_eq(casty_spawn(sys, casty_receive(jh_recorder, NULL, 0), NULL, NULL, &jh_rec), 0);
     return sys;
 }

@@ -25,16 +25,6 @@ CASTY_MESSAGE(value_msg, int64_t v;);
 CASTY_SIGNAL(stop_sig);
 CASTY_SIGNAL(other_sig);
 
-static casty_system_t *new_system(uint32_t workers)
-{
-    casty_system_config_t cfg;
-    casty_system_config_init(&cfg);
-    cfg.workers = workers;
-    casty_system_t *sys = NULL;
-    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
-    return sys;
-}
-
 static int ask_get(casty_ref_t target, casty_ref_t reply_to, void *arg)
 {
     (void)arg;
@@ -94,7 +84,7 @@ static casty_behavior_t *functional_counter(casty_ctx_t *ctx, const casty_msg_t 
 
 Test(actor, inplace_state_counts_exactly)
 {
-    casty_system_t *sys = new_system(2);
+    casty_system_t *sys = system_with_workers(2);
     int64_t zero = 0;
     casty_ref_t ref;
     cr_assert_eq(casty_spawn(sys, casty_receive(inplace_counter, &zero, sizeof zero), "counter",
@@ -110,7 +100,7 @@ Test(actor, inplace_state_counts_exactly)
  * asan` LeakSanitizer proves the runtime frees every replaced one. */
 Test(actor, functional_state_million_transitions, .timeout = 120)
 {
-    casty_system_t *sys = new_system(2);
+    casty_system_t *sys = system_with_workers(2);
     int64_t zero = 0;
     casty_ref_t ref;
     cr_assert_eq(
@@ -144,7 +134,7 @@ static casty_behavior_t *restarting(casty_ctx_t *ctx, const casty_msg_t *msg, vo
 
 Test(actor, setup_runs_before_first_message_with_its_argument)
 {
-    casty_system_t *sys = new_system(1);
+    casty_system_t *sys = system_with_workers(1);
     setups.count = 0;
     int64_t start = 40;
     casty_ref_t ref;
@@ -158,7 +148,7 @@ Test(actor, setup_runs_before_first_message_with_its_argument)
 
 Test(actor, restart_returns_to_fresh_initial_state)
 {
-    casty_system_t *sys = new_system(2);
+    casty_system_t *sys = system_with_workers(2);
     int64_t start = 5;
     casty_ref_t ref;
     cr_assert_eq(casty_spawn(sys, casty_receive(restarting, &start, sizeof start), NULL, NULL, &ref),
@@ -195,7 +185,7 @@ static void on_stopped(const casty_type_t *t, const void *ev, void *arg)
 
 Test(actor, stale_ref_after_stop_is_dead_letter_never_reaches_new_actor)
 {
-    casty_system_t *sys = new_system(2);
+    casty_system_t *sys = system_with_workers(2);
     dead_to_target.count = 0;
     stopped_events.count = 0;
     int64_t zero = 0;
@@ -235,7 +225,7 @@ Test(actor, stale_ref_after_stop_is_dead_letter_never_reaches_new_actor)
 
 Test(actor, forged_refs_are_dead_letters_not_crashes)
 {
-    casty_system_t *sys = new_system(1);
+    casty_system_t *sys = system_with_workers(1);
     casty_ref_t forged = {casty_system_node(sys), ((uint64_t)7 << 32) | 0x0fffffffu};
     cr_assert_eq(CASTY_TELL(forged, add_msg, .n = 1), 0);
     casty_ref_t zero_gen = {casty_system_node(sys), 1};
@@ -288,7 +278,7 @@ static void on_late_dead(const casty_type_t *t, const void *ev, void *arg)
 
 Test(actor, ask_timeout_then_late_reply_is_dead_letter)
 {
-    casty_system_t *sys = new_system(2);
+    casty_system_t *sys = system_with_workers(2);
     parked.count = late_dead.count = 0;
     cr_assert_eq(casty_subscribe(sys, &casty_dead_letter_t_type, on_late_dead, NULL), 0);
     casty_ref_t ref;
@@ -321,7 +311,7 @@ static casty_behavior_t *asks_inside(casty_ctx_t *ctx, const casty_msg_t *msg, v
 
 Test(actor, ask_from_worker_is_edeadlk_at_once)
 {
-    casty_system_t *sys = new_system(1);
+    casty_system_t *sys = system_with_workers(1);
     casty_ref_t ref;
     cr_assert_eq(casty_spawn(sys, casty_receive(asks_inside, NULL, 0), NULL, NULL, &ref), 0);
     cr_assert_eq(casty_tell(ref, &other_sig_type, NULL), 0);
@@ -340,7 +330,7 @@ static int failing_request(casty_ref_t target, casty_ref_t reply_to, void *arg)
 
 Test(actor, ask_bad_input_and_request_errors)
 {
-    casty_system_t *sys = new_system(1);
+    casty_system_t *sys = system_with_workers(1);
     casty_msg_t *reply;
     casty_ref_t none = CASTY_REF_NONE;
     cr_assert_eq(casty_ask(NULL, none, ask_get, NULL, 10, &reply), CASTY_EINVAL);
@@ -381,7 +371,7 @@ static casty_behavior_t *blob_reader(casty_ctx_t *ctx, const casty_msg_t *msg, v
 
 Test(actor, tell_move_delivers_the_same_block_and_drops_once)
 {
-    casty_system_t *sys = new_system(2);
+    casty_system_t *sys = system_with_workers(2);
     blob_drops.count = blob_seen.count = 0;
     casty_ref_t ref;
     cr_assert_eq(casty_spawn(sys, casty_receive(blob_reader, NULL, 0), NULL, NULL, &ref), 0);
@@ -407,7 +397,7 @@ static casty_behavior_t *slow_sink(casty_ctx_t *ctx, const casty_msg_t *msg, voi
 
 Test(actor, shutdown_with_messages_in_flight_drops_each_once)
 {
-    casty_system_t *sys = new_system(2);
+    casty_system_t *sys = system_with_workers(2);
     blob_drops.count = 0;
     casty_ref_t sinks[8];
     for (int i = 0; i < 8; i++)
@@ -462,7 +452,7 @@ static void on_failed(const casty_type_t *t, const void *ev, void *arg)
 
 Test(events, unhandled_and_failed_are_published)
 {
-    casty_system_t *sys = new_system(1);
+    casty_system_t *sys = system_with_workers(1);
     unhandled_seen.count = failed_seen.count = stopped_events.count = 0;
     casty_ref_t ref;
     cr_assert_eq(casty_subscribe(sys, &casty_unhandled_message_t_type, on_unhandled, NULL), 0);
@@ -504,7 +494,7 @@ static casty_behavior_t *event_listener(casty_ctx_t *ctx, const casty_msg_t *msg
 
 Test(events, duplicate_subscription_delivers_once_and_unsubscribe_stops)
 {
-    casty_system_t *sys = new_system(1);
+    casty_system_t *sys = system_with_workers(1);
     started_seen.count = actor_events.count = 0;
     casty_ref_t listener;
     cr_assert_eq(casty_spawn(sys, casty_receive(event_listener, NULL, 0), NULL, NULL, &listener), 0);
@@ -586,7 +576,7 @@ Test(error, strerror_covers_the_table_and_errno)
 
 Test(system, several_systems_in_one_process_talk_and_die_independently)
 {
-    casty_system_t *s1 = new_system(1), *s2 = new_system(2), *s3 = new_system(1);
+    casty_system_t *s1 = system_with_workers(1), *s2 = system_with_workers(2), *s3 = system_with_workers(1);
     cr_assert_neq(casty_system_node(s1), casty_system_node(s2));
     int64_t zero = 0;
     casty_ref_t c2, c3;
@@ -646,7 +636,7 @@ static double process_cpu_seconds(void)
  * stays near zero. (A timed wait is the thing under test here.) */
 Test(system, idle_system_burns_no_cpu)
 {
-    casty_system_t *sys = new_system(0);
+    casty_system_t *sys = system_with_workers(0);
     casty_ref_t ref;
     int64_t zero = 0;
     cr_assert_eq(casty_spawn(sys, casty_receive(inplace_counter, &zero, sizeof zero), NULL, NULL, &ref), 0);
@@ -679,7 +669,7 @@ static casty_behavior_t *spawner(casty_ctx_t *ctx, const casty_msg_t *msg, void 
 
 Test(system, shutdown_from_handler_is_edeadlk_and_handlers_spawn)
 {
-    casty_system_t *sys = new_system(2);
+    casty_system_t *sys = system_with_workers(2);
     spawned_inside.count = 0;
     casty_ref_t ref;
     cr_assert_eq(casty_spawn(sys, casty_receive(spawner, NULL, 0), NULL, NULL, &ref), 0);

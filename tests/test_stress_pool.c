@@ -95,16 +95,6 @@ static void spawn_counters(casty_system_t *sys, struct tally *t, casty_ref_t *re
                      0);
 }
 
-static casty_system_t *system_with_workers(uint32_t workers)
-{
-    casty_system_config_t cfg;
-    casty_system_config_init(&cfg);
-    cfg.workers = workers;
-    casty_system_t *sys;
-    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
-    return sys;
-}
-
 /* ---- senders that exit while their messages wait ---------------------------- */
 
 #define GATE_ACTORS 16

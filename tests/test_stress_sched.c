@@ -367,11 +367,7 @@ static void fan_run(uint32_t pokers)
     uint32_t rounds = (uint32_t)(200 / stress_scale()) + 2;
     fan_done.count = 0; /* (both tests use the latches, one after the other) */
     sink_backs.count = 0;
-    casty_system_config_t cfg;
-    casty_system_config_init(&cfg);
-    cfg.workers = 2;
-    casty_system_t *sys;
-    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    casty_system_t *sys = system_with_workers(2);
     struct fan_leaf leaf0 = {0, 0};
     for (uint32_t h = 0; h < HUBS; h++)
         for (uint32_t i = 0; i < FAN; i++)
@@ -468,11 +464,7 @@ Test(stress_sched, backlog_deeper_than_the_rings, .timeout = 300)
 {
     uint32_t trips = (uint32_t)(400 / stress_scale()) + BL_BALLS;
     bl_done.count = 0;
-    casty_system_config_t cfg;
-    casty_system_config_init(&cfg);
-    cfg.workers = 2;
-    casty_system_t *sys;
-    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    casty_system_t *sys = system_with_workers(2);
     for (uint32_t i = 0; i < BL_PAIRS; i++) {
         struct bl_state pong = {0};
         casty_ref_t ponger;
