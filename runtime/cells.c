@@ -174,6 +174,17 @@ void casty__cell_free_slot(struct casty_system *sys, struct cell *c)
     w->slots[w->nslots++] = c;
 }
 
+/* Hands all of w's cached free cells back to the shared stack: when w
+ * parks, so that the cells it freed do not wait for it while other threads
+ * spawn. Owner only. */
+void casty__cells_flush(struct worker *w)
+{
+    if (w->nslots == 0)
+        return;
+    free_push_many(w->sys, w->slots, w->nslots);
+    w->nslots = 0;
+}
+
 /* Frees all chunks: single-threaded, after every worker has exited. Each
  * cell's remaining messages (and pending system messages) are released. */
 void casty__cells_destroy(struct casty_system *sys)

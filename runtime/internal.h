@@ -417,6 +417,7 @@ void casty__msg_release(struct worker *w, struct casty_msg *m);
 void casty__msg_drop_value(struct casty_msg *m);
 int casty__pool_init(struct worker *w, uint32_t nworkers);
 void casty__pool_flush(struct worker *w);
+void casty__cells_flush(struct worker *w);
 void casty__pool_destroy(struct worker *w);
 
 /* cells.c */

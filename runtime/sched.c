@@ -371,6 +371,7 @@ static bool park(struct worker *w)
 {
     struct casty_system *sys = w->sys;
     casty__pool_flush(w);
+    casty__cells_flush(w);
     store_relaxed(&w->wake_word, 0u);
     pthread_mutex_lock(&sys->idle_lock);
     sys->idle[sys->nidle++] = w->index;
