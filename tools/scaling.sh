@@ -1,6 +1,6 @@
 #!/bin/sh
 # Scaling harness: runs the parallel benchmarks (independent ping-pong pairs,
-# fjthrput, big) at 1, 2, 4, ... up to N workers (default: nproc) and prints
+# fjthrput, big, fib's spawning tree) at 1, 2, 4, ... up to N workers (default: nproc) and prints
 # throughput and parallel efficiency (msgs/s at w workers / (w * msgs/s at 1)).
 #
 #   tools/scaling.sh [DIR] [MAX_WORKERS]      (DIR default build/bench)
@@ -13,15 +13,18 @@
 #                     (bench/peers/go, built by `make bench-compare`) at the
 #                     same worker counts, as GO_BENCH (default
 #                     build/peers/go-bench); the peers have no `pairs`, so
-#                     Go runs fjthrput and big only
+#                     Go runs the others only
 #
 # On a 2-core machine this shows 1 and 2; run it on the machine you deploy on.
 set -eu
 DIR=${1:-build/bench}
 MAX=${2:-$(nproc)}
-SPECS=${SCALING_SPECS:-"pairs 256 20000
-fjthrput 20000 256
-big 20000 512"}
+# Sized so that a run at 16 workers still lasts a tenth of a second or more
+# (about 15 s in all on 2 cores).
+SPECS=${SCALING_SPECS:-"pairs 1024 50000
+fjthrput 40000 256
+big 40000 512
+fib 32"}
 RUNTIMES=${SCALING_RUNTIMES:-casty}
 GO_BENCH=${GO_BENCH:-build/peers/go-bench}
 rate() { sed -n 's/.*msgs_per_sec=\([0-9]*\).*/\1/p' | head -1; }
