@@ -8,8 +8,8 @@
  *
  * Free slots sit on a lock-free stack indexed by slot number, with a tag in
  * the upper 32 bits of the top word against ABA, and each worker keeps a
- * few of its own in front of it (struct worker's slots). Slot 0 is never used, so a
- * zero ref is never valid. This file does not start or stop actors. */
+ * few of its own in front of it (struct worker's slots). Slot 0 is never
+ * used, so a zero ref is never valid. This file does not start or stop actors. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,13 +131,13 @@ int casty__cell_alloc(struct casty_system *sys, struct cell **out)
 {
     struct worker *w = slot_cache_owner(sys);
     if (w) {
-        /* Refill half the cache at once: the pops then find free_top's line
-         * still in this core's cache. */
-        while (w->nslots < SLOT_CACHE / 2) {
-            struct cell *c = free_pop(sys);
-            if (c == NULL)
-                break;
-            w->slots[w->nslots++] = c;
+        /* Empty: refill half the cache at once, so that the pops find
+         * free_top's line still in this core's cache and the next spawns
+         * touch nothing shared. */
+        if (w->nslots == 0) {
+            struct cell *c;
+            while (w->nslots < SLOT_CACHE / 2 && (c = free_pop(sys)) != NULL)
+                w->slots[w->nslots++] = c;
         }
         if (w->nslots > 0) {
             *out = w->slots[--w->nslots];

@@ -15,8 +15,9 @@
  * of a random victim's ring (a ring only holds real backlog: actors
  * waiting while their worker runs something else). At most half of the
  * unparked workers search at once (others park at once); a searcher spins
- * briefly, then parks on a futex. New ring or injected work wakes at most one parked worker, and
- * none while another is searching.
+ * briefly, then parks on a futex. Work pushed into an empty ring or
+ * injected wakes at most one parked worker, and none while another is
+ * searching.
  *
  * The worker loop reads as its phases: find work, run it, or search and
  * park. This file does not know what running an actor means (actor.c). */
@@ -170,7 +171,8 @@ static void overflow_refill(struct worker *w)
  * LIFO slot, so that a spawning actor tree is explored depth-first (most
  * recently woken first) instead of breadth-first, which would keep most of
  * the tree alive at once. Re-queued actors still go to the back (fairness).
- * Falls back to the back when the ring is full. */
+ * Falls back to the back when the ring is full, and, if yield_to_thieves,
+ * when its CAS loses to a thief. */
 static void ring_push_front(struct worker *w, struct cell *c, bool yield_to_thieves)
 {
     uint64_t head = load_acquire(&w->ring_head);
