@@ -488,3 +488,90 @@ Test(stress_sched, backlog_deeper_than_the_rings, .timeout = 300)
                  "an actor's handler ran twice at once");
     cr_assert_eq(casty_system_shutdown(sys), 0);
 }
+
+/* ---- spawning on workers -------------------------------------------------------------
+ * A spawner actor spawns rounds of children on a 2-worker system; each child
+ * counts its first poke and stops (its slot freed by the spawner's worker,
+ * into that worker's cache of free cells, and reused by the next rounds).
+ * Each round also pokes the previous round's children again through their
+ * now stale refs: every such poke must be a dead letter, never reach the
+ * actor now living in the slot. Spawn and stop counts live on the workers'
+ * own lines: the sums must be exact, and shutdown (which waits for the live
+ * sum to reach zero) must finish. */
+#define SW_CHILDREN 200
+
+CASTY_SIGNAL(sw_round);
+static latch_t sw_poked = LATCH_INIT;
+static latch_t sw_dead = LATCH_INIT;
+
+struct sw_state {
+    uint32_t rounds_left;
+    casty_ref_t previous[SW_CHILDREN];
+    bool have_previous;
+};
+
+static casty_behavior_t *sw_child(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    if (!casty_msg_is(msg, poke))
+        return casty_unhandled();
+    latch_add(&sw_poked, 1);
+    return casty_stopped();
+}
+
+static casty_behavior_t *sw_spawner(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    struct sw_state *s = state;
+    if (!casty_msg_is(msg, sw_round))
+        return casty_unhandled();
+    for (uint32_t i = 0; i < SW_CHILDREN; i++) {
+        if (s->have_previous)
+            cr_assert_eq(casty_tell(s->previous[i], &poke_type, NULL), 0);
+        casty_ref_t child;
+        cr_assert_eq(casty_ctx_spawn(ctx, casty_receive(sw_child, NULL, 0), NULL, NULL, &child), 0);
+        cr_assert_eq(casty_tell(child, &poke_type, NULL), 0);
+        s->previous[i] = child;
+    }
+    s->have_previous = true;
+    if (--s->rounds_left > 0)
+        cr_assert_eq(casty_tell(casty_ctx_self(ctx), &sw_round_type, NULL), 0);
+    return casty_same();
+}
+
+static void sw_count_dead(const casty_type_t *t, const void *ev, void *arg)
+{
+    (void)t;
+    (void)arg;
+    const casty_dead_letter_t *d = ev;
+    if (d->msg_type == &poke_type)
+        latch_add(&sw_dead, 1);
+}
+
+Test(stress_sched, worker_spawns_count_and_reuse_slots_exactly, .timeout = 300)
+{
+    uint32_t rounds = (uint32_t)(500 / stress_scale()) + 2;
+    sw_poked.count = 0;
+    sw_dead.count = 0;
+    casty_system_t *sys = system_with_workers(2);
+    cr_assert_eq(casty_subscribe(sys, &casty_dead_letter_t_type, sw_count_dead, NULL), 0);
+    struct sw_state *st0 = calloc(1, sizeof *st0);
+    cr_assert_not_null(st0);
+    st0->rounds_left = rounds;
+    casty_ref_t spawner;
+    cr_assert_eq(casty_spawn(sys, casty_receive(sw_spawner, st0, sizeof *st0), NULL, NULL, &spawner),
+                 0);
+    free(st0);
+    cr_assert_eq(casty_tell(spawner, &sw_round_type, NULL), 0);
+    uint64_t children = (uint64_t)rounds * SW_CHILDREN;
+    uint64_t stale = (uint64_t)(rounds - 1) * SW_CHILDREN;
+    cr_assert_eq(latch_wait(&sw_poked, children, 120000), children);
+    cr_assert_eq(latch_wait(&sw_dead, stale, 120000), stale);
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(st.actors_spawned, 1 + children);
+    cr_assert_leq(st.actors_live, 1 + children);
+    cr_assert_eq(st.unhandled, 0);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(latch_get(&sw_poked), children, "a stale poke reached a new incarnation");
+}
