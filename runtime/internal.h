@@ -348,7 +348,7 @@ struct casty_system {
     pthread_mutex_t grow_lock;
     uint64_t free_top;         /* tagged free-slot stack: tag << 32 | slot */
 
-    /* injection queue (sends from non-worker threads, ring overflow): an
+    /* injection queue (sends from non-worker threads, spawning fan-outs): an
      * intrusive MPSC queue through cell.next_run (sched.c). Producers
      * exchange the tail without a lock; takers hold inject_lock. */
     alignas(CACHE_LINE) struct cell *inject_tail; /* atomic */
