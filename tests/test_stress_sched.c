@@ -112,12 +112,12 @@ Test(stress_sched, ten_million_messages_exact_counts, .timeout = 300)
 CASTY_SIGNAL(poke);
 static latch_t poked = LATCH_INIT;
 
+/* Counts its first poke on the latch its state points to, and stops. */
 static casty_behavior_t *one_shot(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
     (void)ctx;
-    (void)state;
     if (casty_msg_is(msg, poke)) {
-        latch_add(&poked, 1);
+        latch_add(*(latch_t **)state, 1);
         return casty_stopped();
     }
     return casty_unhandled();
@@ -142,7 +142,9 @@ static void *churner(void *p)
     struct churn_arg *a = p;
     for (uint32_t i = 0; i < a->n; i++) {
         casty_ref_t r;
-        cr_assert_eq(casty_spawn(a->sys, casty_receive(one_shot, NULL, 0), NULL, NULL, &r), 0);
+        latch_t *counter = &poked;
+        cr_assert_eq(
+            casty_spawn(a->sys, casty_receive(one_shot, &counter, sizeof counter), NULL, NULL, &r), 0);
         cr_assert_eq(casty_tell(r, &poke_type, NULL), 0);
         /* The second poke races with the stop: it must become a dead
          * letter, never reach the next actor that gets this slot. */
@@ -510,16 +512,6 @@ struct sw_state {
     bool have_previous;
 };
 
-static casty_behavior_t *sw_child(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
-{
-    (void)ctx;
-    (void)state;
-    if (!casty_msg_is(msg, poke))
-        return casty_unhandled();
-    latch_add(&sw_poked, 1);
-    return casty_stopped();
-}
-
 static casty_behavior_t *sw_spawner(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
     struct sw_state *s = state;
@@ -529,7 +521,10 @@ static casty_behavior_t *sw_spawner(casty_ctx_t *ctx, const casty_msg_t *msg, vo
         if (s->have_previous)
             cr_assert_eq(casty_tell(s->previous[i], &poke_type, NULL), 0);
         casty_ref_t child;
-        cr_assert_eq(casty_ctx_spawn(ctx, casty_receive(sw_child, NULL, 0), NULL, NULL, &child), 0);
+        latch_t *counter = &sw_poked;
+        cr_assert_eq(
+            casty_ctx_spawn(ctx, casty_receive(one_shot, &counter, sizeof counter), NULL, NULL, &child),
+            0);
         cr_assert_eq(casty_tell(child, &poke_type, NULL), 0);
         s->previous[i] = child;
     }
