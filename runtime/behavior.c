@@ -13,52 +13,115 @@
  * each the most that one malloc chunk size holds, so a block takes no more
  * memory than an exact malloc would) and go back to a per-thread list for
  * their class, of up to BEH_CACHE_MAX blocks, from which the thread takes
- * first; a thread's lists are freed when it exits. Under AddressSanitizer
- * a cached block is poisoned, so that a use after free of a behavior is
- * still reported. */
+ * first. A thread whose list is full hands further blocks, BEH_BATCH at a
+ * time, to a shared list that a thread whose list is empty takes whole:
+ * the spawner's worker allocates and the children's workers free, and
+ * without the hand-over each of those blocks was a malloc on one thread
+ * and a free into its arena, under the arena's lock, on another. A
+ * thread's lists are freed when it exits; the shared list holds at most
+ * BEH_SHARED_MAX blocks a class (beyond, they are freed). Under
+ * AddressSanitizer a cached block is poisoned but for its link, so that a
+ * use after free of a behavior is still reported. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomics.h"
 #include "internal.h"
 
-#define BEH_CLASSES 3
-#define BEH_CACHE_MAX 1024 /* per class and thread */
-
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define cache_poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define cache_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define cache_poison(p, n) ((void)(p), (void)(n))
-#define cache_unpoison(p, n) ((void)(p), (void)(n))
-#endif
+#define BEH_CLASSES 3 /* BEH_CACHE_MAX, BEH_BATCH, BEH_SHARED_MAX: internal.h */
 
 static const size_t beh_class_bytes[BEH_CLASSES] = {40, 56, 72};
 
+/* A free block. Its link sits where the behavior's drop pointer was: under
+ * AddressSanitizer the rest of a cached block (kind, function, state) is
+ * poisoned, so that a use after free is reported, while the link stays
+ * readable, for the lists and for LeakSanitizer, which skips poisoned
+ * words and would otherwise find every block but a list's first leaked. */
 struct beh_free {
+    void *header_[2];
     struct beh_free *next;
 };
+_Static_assert(offsetof(struct beh_free, next) == offsetof(struct casty_behavior, drop),
+               "a free block's link is its drop pointer");
 
-static _Thread_local struct beh_free *beh_cache[BEH_CLASSES];
-static _Thread_local uint32_t beh_cached[BEH_CLASSES];
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+static void cache_poison(struct beh_free *f, uint32_t c)
+{
+    ASAN_POISON_MEMORY_REGION(f, beh_class_bytes[c]);
+    ASAN_UNPOISON_MEMORY_REGION(&f->next, sizeof f->next);
+}
+static void cache_unpoison(struct beh_free *f, uint32_t c)
+{
+    ASAN_UNPOISON_MEMORY_REGION(f, beh_class_bytes[c]);
+}
+#else
+static void cache_poison(struct beh_free *f, uint32_t c)
+{
+    (void)f;
+    (void)c;
+}
+static void cache_unpoison(struct beh_free *f, uint32_t c)
+{
+    (void)f;
+    (void)c;
+}
+#endif
+
+/* A thread's lists: `cache`, the blocks it takes from first; `out`, up to
+ * BEH_BATCH blocks it gave back while its cache was full, on their way to
+ * the shared list. */
+struct beh_list {
+    struct beh_free *head, *tail;
+    uint32_t count;
+};
+static _Thread_local struct beh_list beh_cache[BEH_CLASSES];
+static _Thread_local struct beh_list beh_out[BEH_CLASSES];
 static _Thread_local bool beh_keyed;
 static pthread_once_t beh_key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t beh_key;
 static bool beh_key_ok;
 
+/* Blocks of threads whose caches were full, for the threads that run out
+ * (a spawner allocates two blocks a child; wherever the child stops, its
+ * worker frees them): a stack of chains, pushed a chain at a time (CAS)
+ * and taken all at once (exchange), so no pop can meet ABA. The count is
+ * approximate (raised before a push, lowered after a take): a bound, not
+ * an inventory. */
+static struct beh_free *beh_shared[BEH_CLASSES];
+static uint32_t beh_shared_count[BEH_CLASSES];
+
+/* Pushes f, poisoned, on l. */
+static void list_push(struct beh_list *l, struct beh_free *f, uint32_t c)
+{
+    cache_poison(f, c);
+    f->next = l->head;
+    if (l->head == NULL)
+        l->tail = f;
+    l->head = f;
+    l->count++;
+}
+
+static void list_free(struct beh_list *l, uint32_t c)
+{
+    while (l->head) {
+        struct beh_free *next = l->head->next;
+        cache_unpoison(l->head, c);
+        free(l->head);
+        l->head = next;
+    }
+    l->tail = NULL;
+    l->count = 0;
+}
+
 static void beh_cache_drain(void *arg)
 {
     (void)arg;
     for (uint32_t c = 0; c < BEH_CLASSES; c++) {
-        while (beh_cache[c]) {
-            cache_unpoison(beh_cache[c], beh_class_bytes[c]);
-            struct beh_free *next = beh_cache[c]->next;
-            free(beh_cache[c]);
-            beh_cache[c] = next;
-        }
-        beh_cached[c] = 0;
+        list_free(&beh_cache[c], c);
+        list_free(&beh_out[c], c);
     }
     beh_keyed = false; /* a free from a later destructor registers again */
 }
@@ -66,6 +129,68 @@ static void beh_cache_drain(void *arg)
 static void beh_key_create(void)
 {
     beh_key_ok = pthread_key_create(&beh_key, beh_cache_drain) == 0;
+}
+
+/* Registers the thread's lists to be freed when it exits; false when that
+ * cannot be done (the caller must not keep blocks in them then). */
+static bool beh_ensure_keyed(void)
+{
+    if (beh_keyed)
+        return true;
+    pthread_once(&beh_key_once, beh_key_create);
+    /* Without the key a thread's lists would stay until the process ends. */
+    if (!beh_key_ok || pthread_setspecific(beh_key, beh_cache) != 0)
+        return false;
+    beh_keyed = true;
+    return true;
+}
+
+/* Moves the thread's out list to the shared list (or frees it when the
+ * shared list is at its bound). */
+static void out_hand_over(uint32_t c)
+{
+    struct beh_list *out = &beh_out[c];
+    if (load_relaxed(&beh_shared_count[c]) >= BEH_SHARED_MAX) {
+        list_free(out, c);
+        return;
+    }
+    ck_pr_add_32(&beh_shared_count[c], out->count);
+    struct beh_free *top = load_relaxed(&beh_shared[c]);
+    for (;;) {
+        out->tail->next = top;
+        /* Full barrier: publishes the chain's links to the taker's
+         * exchange in shared_take. */
+        if (ck_pr_cas_ptr_value(&beh_shared[c], top, out->head, &top))
+            break;
+    }
+    *out = (struct beh_list){0};
+}
+
+/* Takes every block of the shared list into the thread's (empty) cache. */
+static void shared_take(uint32_t c)
+{
+    if (load_relaxed(&beh_shared[c]) == NULL || !beh_ensure_keyed())
+        return;
+    /* Full barrier (xchg): acquires the links written before the pushes. */
+    struct beh_free *chain = exchange_seqcst(&beh_shared[c], (struct beh_free *)NULL);
+    if (chain == NULL)
+        return;
+    uint32_t n = 0;
+    struct beh_free *tail = chain;
+    for (struct beh_free *f = chain; f != NULL; f = f->next) {
+        tail = f;
+        n++;
+    }
+    ck_pr_sub_32(&beh_shared_count[c], n);
+    beh_cache[c] = (struct beh_list){chain, tail, n};
+}
+
+uint32_t casty__behavior_shared_blocks(void)
+{
+    uint32_t n = 0;
+    for (uint32_t c = 0; c < BEH_CLASSES; c++)
+        n += load_relaxed(&beh_shared_count[c]);
+    return n;
 }
 
 /* A block for a behavior of `bytes` in all (header included), its
@@ -82,11 +207,17 @@ static struct casty_behavior *behavior_alloc(size_t bytes)
             b->pooled = 0;
         return b;
     }
-    if (beh_cache[c]) {
-        cache_unpoison(beh_cache[c], beh_class_bytes[c]);
-        b = (struct casty_behavior *)(void *)beh_cache[c];
-        beh_cache[c] = beh_cache[c]->next;
-        beh_cached[c]--;
+    struct beh_list *l = &beh_cache[c];
+    if (l->head == NULL)
+        shared_take(c);
+    if (l->head) {
+        struct beh_free *f = l->head;
+        l->head = f->next;
+        if (l->head == NULL)
+            l->tail = NULL;
+        l->count--;
+        cache_unpoison(f, c);
+        b = (struct casty_behavior *)(void *)f;
     } else {
         b = malloc(beh_class_bytes[c]);
         if (b == NULL)
@@ -98,25 +229,19 @@ static struct casty_behavior *behavior_alloc(size_t bytes)
 
 static void behavior_release(struct casty_behavior *b)
 {
-    uint32_t c = b->pooled ? b->pooled - 1u : 0;
-    if (!b->pooled || beh_cached[c] >= BEH_CACHE_MAX) {
+    if (!b->pooled || !beh_ensure_keyed()) {
         free(b);
         return;
     }
-    if (!beh_keyed) {
-        pthread_once(&beh_key_once, beh_key_create);
-        /* Without the key a thread's list stays until the process ends. */
-        if (!beh_key_ok || pthread_setspecific(beh_key, beh_cache) != 0) {
-            free(b);
-            return;
-        }
-        beh_keyed = true;
-    }
+    uint32_t c = b->pooled - 1u;
     struct beh_free *f = (struct beh_free *)(void *)b;
-    f->next = beh_cache[c];
-    beh_cache[c] = f;
-    beh_cached[c]++;
-    cache_poison(f, beh_class_bytes[c]);
+    if (beh_cache[c].count < BEH_CACHE_MAX) {
+        list_push(&beh_cache[c], f, c);
+        return;
+    }
+    list_push(&beh_out[c], f, c);
+    if (beh_out[c].count >= BEH_BATCH)
+        out_hand_over(c);
 }
 
 /* Not static: the run compares a handler's result with it directly. */

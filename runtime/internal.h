@@ -457,6 +457,13 @@ struct casty_behavior *casty__behavior_unwrap(struct casty_behavior *b);
 const void *casty__behavior_find(const struct casty_behavior *b, uint8_t kind);
 struct casty_behavior *casty__behavior_make(uint8_t kind, const void *data, size_t size,
                                             void (*drop)(void *data));
+/* Behavior blocks' caches: a thread keeps up to BEH_CACHE_MAX blocks a size
+ * class; beyond, it hands them BEH_BATCH at a time to a shared list of at
+ * most BEH_SHARED_MAX a class, which a thread whose cache is empty takes. */
+#define BEH_CACHE_MAX 1024
+#define BEH_BATCH 256
+#define BEH_SHARED_MAX 65536
+uint32_t casty__behavior_shared_blocks(void); /* all classes; for tests */
 
 /* events.c */
 void casty__publish(struct casty_system *sys, const casty_type_t *type, const void *event);
