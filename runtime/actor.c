@@ -653,6 +653,37 @@ static void start_actor(struct worker *w, struct cell *c, const struct sys_start
 }
 
 /* The last step of stopping: every child is gone. */
+/* ---- children's ends, reported in batches ---------------------------------------------------
+ * A child that stops is unlinked and its slot freed by its parent, which
+ * a CHILD_TERMINATED system message tells. The worker collects the ends of
+ * one parent's children (CHILD_BATCH a message) and reports them when the
+ * parent changes, when the batch is full, when the worker runs out of
+ * local work (worker_main, before it searches or parks) or CHILD_BATCH_RUNS
+ * actor runs after the first: a spawner whose short-lived children run on
+ * other workers then receives a system message per batch rather than per
+ * child (each a node, a CAS on its system stack and a wake-up check). A
+ * parent waiting for its children to stop (stopping, restarting) waits at
+ * most that much longer. */
+void casty__children_report(struct worker *w)
+{
+    if (w->ended.count == 0)
+        return;
+    size_t size = offsetof(struct sys_children, child) + w->ended.count * sizeof(struct sys_child);
+    casty__send_sys(w->sys, w->ended_parent, MSG_SYS_CHILD_TERMINATED, &w->ended, size);
+    w->ended.count = 0;
+    w->ended_runs = 0;
+}
+
+static void child_ended(struct worker *w, uint32_t parent, const struct cell *c)
+{
+    if (w->ended.count > 0 && w->ended_parent != parent)
+        casty__children_report(w);
+    w->ended_parent = parent;
+    w->ended.child[w->ended.count++] = (struct sys_child){.slot = c->slot, .gen = c->gen};
+    if (w->ended.count == CHILD_BATCH)
+        casty__children_report(w);
+}
+
 static void finish_stop(struct worker *w, struct cell *c)
 {
     struct casty_system *sys = w->sys;
@@ -675,8 +706,7 @@ static void finish_stop(struct worker *w, struct cell *c)
     uint32_t parent = load_relaxed(&c->parent_slot);
     if (parent) {
         /* The parent unlinks this cell and frees the slot. */
-        struct sys_child sc = {.slot = c->slot, .gen = c->gen};
-        casty__send_sys(sys, parent, MSG_SYS_CHILD_TERMINATED, &sc, sizeof sc);
+        child_ended(w, parent, c);
     } else {
         /* The slot may be reused at once: a new incarnation's START
          * arrives as a system message, which the idle protocol never
@@ -848,9 +878,12 @@ static void process_sys(struct worker *w, struct cell *c)
         case MSG_SYS_UNWATCH:
             watched(w, c, (const struct sys_watch *)m->data, m->kind == MSG_SYS_WATCH);
             break;
-        case MSG_SYS_CHILD_TERMINATED:
-            child_terminated(w, c, (const struct sys_child *)m->data);
+        case MSG_SYS_CHILD_TERMINATED: {
+            const struct sys_children *ended = (const struct sys_children *)m->data;
+            for (uint32_t i = 0; i < ended->count; i++)
+                child_terminated(w, c, &ended->child[i]);
             break;
+        }
         case MSG_SYS_CHILD_FAILED: {
             const struct sys_child_failed *f = (const struct sys_child_failed *)m->data;
             handle_failure(w, c, f->code, f->reason[0] ? f->reason : NULL);

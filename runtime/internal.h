@@ -35,7 +35,7 @@ enum msg_kind {
     MSG_SYS_STOP,             /* struct sys_stop */
     MSG_SYS_WATCH,            /* struct sys_watch */
     MSG_SYS_UNWATCH,          /* struct sys_watch */
-    MSG_SYS_CHILD_TERMINATED, /* struct sys_child */
+    MSG_SYS_CHILD_TERMINATED, /* struct sys_children */
     MSG_SYS_CHILD_FAILED,     /* struct sys_child_failed */
 };
 
@@ -114,6 +114,16 @@ struct sys_watch {
 
 struct sys_child {
     uint32_t slot, gen;
+};
+
+/* Children of one parent that stopped on one worker: a worker reports them
+ * to the parent up to CHILD_BATCH to a system message (actor.c); the
+ * struct fills a large node's value. */
+#define CHILD_BATCH 11
+#define CHILD_BATCH_RUNS 64 /* actor runs a worker holds a batch at most */
+struct sys_children {
+    uint32_t count, unused_;
+    struct sys_child child[CHILD_BATCH];
 };
 
 struct sys_child_failed {
@@ -303,6 +313,9 @@ struct worker {
     uint32_t over_run; /* actors added to the overflow list during this run */
     int64_t live;      /* atomic: written by the owner, summed by others (sys->live) */
     uint64_t spawned;  /* atomic: likewise */
+    uint32_t ended_parent; /* slot of the parent `ended` is for (actor.c) */
+    uint32_t ended_runs;   /* actor runs since `ended` got its first child */
+    struct sys_children ended; /* stopped children not yet reported */
     uint32_t nslots;   /* free cells cached by this worker (cells.c) */
     struct cell *slots[SLOT_CACHE];
     uint64_t rng;
@@ -434,7 +447,9 @@ void casty__schedule(struct casty_system *sys, struct cell *c);
 void casty__schedule_requeue(struct worker *w, struct cell *c);
 
 /* actor.c */
+_Static_assert(sizeof(struct sys_children) <= MSG_INLINE_MAX, "a batch fits a large node");
 void casty__run_actor(struct worker *w, struct cell *c);
+void casty__children_report(struct worker *w); /* sends w's batch of stopped children */
 struct cell_ext *casty__cell_ext(struct cell *c);
 int casty__deliver_timer(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
                          const void *value, uint64_t token);

@@ -500,6 +500,10 @@ static void *worker_main(void *arg)
     bool saw_work = false;
     while (!load_acquire(&sys->exit)) {
         struct cell *c = find_local_work(w);
+        if (c == NULL && w->ended.count > 0) {
+            casty__children_report(w); /* may make the parent local work */
+            c = find_local_work(w);
+        }
         if (c == NULL)
             c = search(w, saw_work);
         if (c == NULL) {
@@ -509,6 +513,8 @@ static void *worker_main(void *arg)
         saw_work = false;
         w->over_run = 0;
         casty__run_actor(w, c);
+        if (w->ended.count > 0 && ++w->ended_runs >= CHILD_BATCH_RUNS)
+            casty__children_report(w);
     }
     casty__pool_flush(w);
     casty__tls_worker = NULL;

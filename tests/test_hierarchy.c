@@ -597,3 +597,65 @@ Test(hierarchy, anonymous_children_churn_while_named_ones_are_looked_up, .timeou
     cr_assert(casty_ref_eq(r, anchor));
     cr_assert_eq(casty_system_shutdown(sys), 0);
 }
+
+/* A worker reports its stopped children to their parent in batches (see
+ * actor.c). One that never runs out of work, here the only worker with a
+ * ball bounced for ever between two actors, must still report them within
+ * a bounded number of runs: otherwise a parent that stops after a few of
+ * its children have stopped would wait for ever. */
+CASTY_MESSAGE(bounce_msg, casty_ref_t to;);
+CASTY_SIGNAL(spawn_few);
+static uint64_t bounces;   /* atomic */
+static uint32_t bounce_stop; /* atomic */
+
+static casty_behavior_t *bouncer(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    const bounce_msg *b = casty_msg_as(msg, bounce_msg);
+    if (b == NULL)
+        return casty_unhandled();
+    __atomic_add_fetch(&bounces, 1, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&bounce_stop, __ATOMIC_RELAXED))
+        cr_assert_eq(CASTY_TELL(b->to, bounce_msg, .to = casty_ctx_self(ctx)), 0);
+    return casty_same();
+}
+
+static casty_behavior_t *few_kids_parent(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    if (!casty_msg_is(msg, spawn_few))
+        return casty_unhandled();
+    for (int i = 0; i < 3; i++) {
+        casty_ref_t kid;
+        cr_assert_eq(casty_ctx_spawn(ctx, casty_receive(short_lived, NULL, 0), NULL, NULL, &kid), 0);
+        cr_assert_eq(casty_tell(kid, &quit_sig_type, NULL), 0);
+    }
+    return casty_same();
+}
+
+Test(hierarchy, busy_worker_still_reports_stopped_children, .timeout = 60)
+{
+    casty_system_t *sys = system_with_workers(1);
+    churned.count = 0;
+    stopped_latch.count = 0;
+    casty_ref_t a, b, p;
+    cr_assert_eq(casty_spawn(sys, casty_receive(bouncer, NULL, 0), NULL, NULL, &a), 0);
+    cr_assert_eq(casty_spawn(sys, casty_receive(bouncer, NULL, 0), NULL, NULL, &b), 0);
+    cr_assert_eq(CASTY_TELL(a, bounce_msg, .to = b), 0);
+    cr_assert_eq(casty_spawn(sys, casty_receive(few_kids_parent, NULL, 0), NULL, NULL, &p), 0);
+    stopped_wanted = p;
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_stopped_t_type, on_stopped, NULL), 0);
+    cr_assert_eq(casty_tell(p, &spawn_few_type, NULL), 0);
+    cr_assert_eq(latch_wait(&churned, 3, 10000), 3, "the children did not stop");
+    cr_assert_eq(casty_stop(p), 0);
+    cr_assert_eq(latch_wait(&stopped_latch, 1, 10000), 1,
+                 "the parent still waits for children that stopped");
+    /* The worker was busy all along: the ball is still in play. */
+    uint64_t seen = __atomic_load_n(&bounces, __ATOMIC_RELAXED);
+    uint64_t deadline = now_ns() + 10000000000ull;
+    while (__atomic_load_n(&bounces, __ATOMIC_RELAXED) == seen && now_ns() < deadline)
+        sched_yield();
+    cr_assert_gt(__atomic_load_n(&bounces, __ATOMIC_RELAXED), seen, "the ball stopped");
+    __atomic_store_n(&bounce_stop, 1, __ATOMIC_RELAXED);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
