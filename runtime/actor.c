@@ -197,10 +197,9 @@ static void drop_unsent(const casty_type_t *type, void *heap_value)
  * generation gives one when the actor's worker meets it. Returns 0,
  * CASTY_EFULL (backpressure) or CASTY_ENOMEM; heap_value is consumed in
  * every case. Any thread. */
-int casty__deliver(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
-                   const void *value, void *heap_value)
+static int deliver(struct casty_system *sys, struct worker *w, casty_ref_t to,
+                   const casty_type_t *type, const void *value, void *heap_value)
 {
-    struct worker *w = worker_of(sys);
     uint32_t slot = (uint32_t)to.actor;
     uint32_t gen = (uint32_t)(to.actor >> 32);
     struct cell *c = casty__cell_lookup(sys, slot);
@@ -231,6 +230,18 @@ int casty__deliver(struct casty_system *sys, casty_ref_t to, const casty_type_t 
     if (mbox_push(c, m))
         casty__schedule(sys, c);
     return 0;
+}
+
+int casty__deliver(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
+                   const void *value, void *heap_value)
+{
+    return deliver(sys, worker_of(sys), to, type, value, heap_value);
+}
+
+int casty__deliver_from(struct worker *w, casty_ref_t to, const casty_type_t *type,
+                        const void *value, void *heap_value)
+{
+    return deliver(w->sys, w, to, type, value, heap_value);
 }
 
 /* A per-actor timer's message: like casty__deliver, tagged with the

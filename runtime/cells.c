@@ -2,8 +2,8 @@
  *
  * Cells are allocated in chunks of CELL_CHUNK through a fixed directory of
  * chunk pointers, and are never freed before the system is destroyed
- * (type-stable memory): looking up any slot number, even a stale or forged
- * one, is a safe array access that either finds a cell or NULL. Whether a
+ * (type-stable memory): looking up any slot number (casty__cell_lookup,
+ * internal.h), even a stale or forged one, is a safe array access that either finds a cell or NULL. Whether a
  * message still reaches the actor is decided by its generation (actor.c).
  *
  * Free slots sit on a lock-free stack indexed by slot number, with a tag in
@@ -18,19 +18,6 @@
 #include "mailbox.h"
 
 #define SLOT_NONE 0u
-
-/* The cell for `slot`, or NULL if that slot was never allocated. Any thread. */
-struct cell *casty__cell_lookup(struct casty_system *sys, uint32_t slot)
-{
-    uint32_t chunk = slot >> CELL_CHUNK_BITS;
-    if (slot == SLOT_NONE || chunk >= CELL_DIR_SIZE)
-        return NULL;
-    /* Acquire: pairs with the release store that published the chunk. */
-    struct cell *base = load_acquire(&sys->dir[chunk]);
-    if (base == NULL)
-        return NULL;
-    return &base[slot & (CELL_CHUNK - 1)];
-}
 
 static void free_push(struct casty_system *sys, struct cell *c)
 {

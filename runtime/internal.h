@@ -434,7 +434,17 @@ void casty__cells_flush(struct worker *w);
 void casty__pool_destroy(struct worker *w);
 
 /* cells.c */
-struct cell *casty__cell_lookup(struct casty_system *sys, uint32_t slot);
+/* The cell in `slot`, or NULL for slot 0 or a chunk never allocated. Any
+ * thread. Inline: every send looks its target up. */
+static inline struct cell *casty__cell_lookup(struct casty_system *sys, uint32_t slot)
+{
+    uint32_t chunk = slot >> CELL_CHUNK_BITS;
+    if (slot == 0 || chunk >= CELL_DIR_SIZE)
+        return NULL;
+    /* Acquire: pairs with the release store that published the chunk. */
+    struct cell *base = __atomic_load_n(&sys->dir[chunk], __ATOMIC_ACQUIRE);
+    return base ? &base[slot & (CELL_CHUNK - 1)] : NULL;
+}
 int casty__cell_alloc(struct casty_system *sys, struct cell **out);
 void casty__cell_free_slot(struct casty_system *sys, struct cell *c);
 void casty__cells_destroy(struct casty_system *sys);
@@ -455,6 +465,9 @@ int casty__deliver_timer(struct casty_system *sys, casty_ref_t to, const casty_t
                          const void *value, uint64_t token);
 int casty__deliver(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
                    const void *value, void *heap_value);
+/* The same from w, the calling thread's worker of sys (known to the caller). */
+int casty__deliver_from(struct worker *w, casty_ref_t to, const casty_type_t *type,
+                        const void *value, void *heap_value);
 int casty__send_sys(struct casty_system *sys, uint32_t slot, uint8_t kind, const void *payload,
                     size_t size);
 void casty__dead_letter(struct casty_system *sys, struct worker *w, struct casty_msg *m,

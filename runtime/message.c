@@ -109,7 +109,7 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
     if (w && w->sys->node == to.node) {
         if (w->sys->remote)
             casty__remote_note_type(w->sys, type);
-        return casty__deliver(w->sys, to, type, value, NULL);
+        return casty__deliver_from(w, to, type, value, NULL);
     }
     return tell_elsewhere(w, to, type, value, NULL);
 }
@@ -126,7 +126,7 @@ int casty_tell_move(casty_ref_t to, const casty_type_t *type, void *heap_value)
     if (w && w->sys->node == to.node) {
         if (w->sys->remote)
             casty__remote_note_type(w->sys, type);
-        return casty__deliver(w->sys, to, type, NULL, heap_value);
+        return casty__deliver_from(w, to, type, NULL, heap_value);
     }
     return tell_elsewhere(w, to, type, NULL, heap_value);
 }
