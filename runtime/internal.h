@@ -55,9 +55,11 @@ enum msg_flag {
  * the pool's large class; POOL_EXT_OWNER for a node of a non-worker
  * sender's cache (pool.c; its slab says which), or POOL_HEAP_OWNER for a
  * node malloc'd on its own (both special values are tested first: they
- * have the class bit set too). */
-#define POOL_OWNER_LARGE 0x4000u
-#define POOL_OWNER_TINY 0x2000u
+ * have the class bit set too). The two class bits shifted down are the
+ * node's class (POOL_OWNER_CLASS: 0 small, 1 large, 2 tiny). */
+#define POOL_OWNER_LARGE 0x2000u
+#define POOL_OWNER_TINY 0x4000u
+#define POOL_OWNER_CLASS(owner) (((owner) >> 13) & 3u)
 #define POOL_EXT_OWNER 0xfffeu
 #define POOL_HEAP_OWNER 0xffffu
 
@@ -424,8 +426,38 @@ static inline casty_ref_t casty__cell_ref(const struct casty_system *sys, uint32
 }
 
 /* pool.c */
-struct casty_msg *casty__msg_alloc_tiny(struct worker *w);
-struct casty_msg *casty__msg_alloc(struct casty_system *sys, struct worker *w, size_t size);
+struct casty_msg *casty__msg_alloc_tiny_slow(struct worker *w);
+struct casty_msg *casty__msg_alloc_slow(struct casty_system *sys, struct worker *w, size_t size);
+
+/* A node for a value of `size` bytes (a user value, or a system message's
+ * payload), or NULL when out of memory. `w` is the calling thread's worker
+ * if it belongs to `sys`, else NULL. Inline for the common case, a small
+ * node off the worker's own free list: every send takes one. */
+static inline struct casty_msg *casty__msg_alloc(struct casty_system *sys, struct worker *w,
+                                                 size_t size)
+{
+    struct casty_msg *m;
+    if (w == NULL || size > MSG_SMALL_MAX || (m = w->pool.free[0]) == NULL)
+        return casty__msg_alloc_slow(sys, w, size);
+    w->pool.free[0] = m->next;
+    m->data = m->payload;
+    m->flags = 0;
+    m->kind = MSG_USER;
+    return m;
+}
+
+/* A tiny node of worker w (MSG_VALUE_INLINE set: the value goes in place
+ * of the data pointer), or NULL when out of memory. Inline likewise. */
+static inline struct casty_msg *casty__msg_alloc_tiny(struct worker *w)
+{
+    struct casty_msg *m = w->pool.free[2];
+    if (m == NULL)
+        return casty__msg_alloc_tiny_slow(w);
+    w->pool.free[2] = m->next;
+    m->flags = MSG_VALUE_INLINE;
+    m->kind = MSG_USER;
+    return m;
+}
 void casty__msg_release(struct worker *w, struct casty_msg *m);
 void casty__msg_drop_value(struct casty_msg *m);
 int casty__pool_init(struct worker *w, uint32_t nworkers);
@@ -465,9 +497,6 @@ int casty__deliver_timer(struct casty_system *sys, casty_ref_t to, const casty_t
                          const void *value, uint64_t token);
 int casty__deliver(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
                    const void *value, void *heap_value);
-/* The same from w, the calling thread's worker of sys (known to the caller). */
-int casty__deliver_from(struct worker *w, casty_ref_t to, const casty_type_t *type,
-                        const void *value, void *heap_value);
 int casty__send_sys(struct casty_system *sys, uint32_t slot, uint8_t kind, const void *payload,
                     size_t size);
 void casty__dead_letter(struct casty_system *sys, struct worker *w, struct casty_msg *m,

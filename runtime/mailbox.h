@@ -75,12 +75,12 @@ static inline bool mbox_push(struct cell *c, struct casty_msg *m)
  * list (what casty__msg_release would do, without the call). */
 static inline void mbox_release(struct worker *w, struct casty_msg *m)
 {
-    if (w && (m->owner & ~(POOL_OWNER_LARGE | POOL_OWNER_TINY)) == w->index &&
+    uint32_t owner = m->owner;
+    if (w && (owner & ~(POOL_OWNER_LARGE | POOL_OWNER_TINY)) == w->index &&
         !(m->flags & MSG_DATA_HEAP) &&
         (m->kind != MSG_USER || m->type == NULL || m->type->drop == NULL)) {
-        uint32_t cls = m->owner & POOL_OWNER_LARGE ? 1 : m->owner & POOL_OWNER_TINY ? 2 : 0;
-        m->flags = MSG_NO_DROP;
-        m->data = NULL;
+        /* (A free node's flags and data are set again when it is taken.) */
+        uint32_t cls = POOL_OWNER_CLASS(owner);
         m->next = w->pool.free[cls];
         w->pool.free[cls] = m;
         return;

@@ -1,13 +1,12 @@
 /* Message types and values as the public API sees them: type ids (XXH3-64
  * of the name), typed access to a message's value, freeing a message handed
- * out by ask, ref hashing, and the two send calls. Where a message goes once
- * sent is actor.c's business. */
+ * out by ask, ref hashing. The two send calls, and where a message goes
+ * once sent, are actor.c's business. */
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
 #include "internal.h"
-#include "remote.h"
 
 uint64_t casty_type_id(const casty_type_t *type)
 {
@@ -68,65 +67,4 @@ void casty_msg_free(casty_msg_t *msg)
 uint64_t casty_ref_hash(casty_ref_t ref)
 {
     return XXH3_64bits(&ref, sizeof ref);
-}
-
-static bool type_valid(const casty_type_t *type)
-{
-    return type != NULL && type->name != NULL && type->size <= UINT32_MAX;
-}
-
-/* A ref of another system: the sending worker's own transport first (or,
- * inside casty_ask's make_request, the asking system's), so systems of one
- * process that know each other as remote peers talk over their
- * connections; then a system of this process; then any transport that
- * knows the node. */
-_Thread_local struct casty_system *casty__tls_asking;
-
-static int tell_elsewhere(struct worker *w, casty_ref_t to, const casty_type_t *type,
-                          const void *value, void *heap_value)
-{
-    struct casty_system *via = w ? w->sys : casty__tls_asking;
-    if (via && via->remote) {
-        int rc = casty__remote_tell(via, to, type, value, heap_value, false);
-        if (rc != 1)
-            return rc;
-    }
-    struct casty_system *sys = casty__system_acquire(to.node, NULL);
-    if (sys == NULL)
-        return casty__remote_tell(via, to, type, value, heap_value, true);
-    if (sys->remote)
-        casty__remote_note_type(sys, type);
-    int rc = casty__deliver(sys, to, type, value, heap_value);
-    casty__system_release(sys);
-    return rc;
-}
-
-int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
-{
-    if (!type_valid(type) || (value == NULL && type->size > 0))
-        return CASTY_EINVAL;
-    struct worker *w = casty__tls_worker;
-    if (w && w->sys->node == to.node) {
-        if (w->sys->remote)
-            casty__remote_note_type(w->sys, type);
-        return casty__deliver_from(w, to, type, value, NULL);
-    }
-    return tell_elsewhere(w, to, type, value, NULL);
-}
-
-int casty_tell_move(casty_ref_t to, const casty_type_t *type, void *heap_value)
-{
-    if (!type_valid(type) || heap_value == NULL) {
-        if (heap_value) {
-            free(heap_value);
-        }
-        return CASTY_EINVAL;
-    }
-    struct worker *w = casty__tls_worker;
-    if (w && w->sys->node == to.node) {
-        if (w->sys->remote)
-            casty__remote_note_type(w->sys, type);
-        return casty__deliver_from(w, to, type, NULL, heap_value);
-    }
-    return tell_elsewhere(w, to, type, NULL, heap_value);
 }

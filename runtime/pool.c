@@ -476,11 +476,11 @@ static void ext_set_destroy(struct pool_ext_set *set)
 
 /* ---- allocation and release ------------------------------------------------------ */
 
-/* Returns a node able to hold `size` bytes, its data pointing at payload[],
- * or NULL when out of memory. `w` is the calling thread's worker if it
- * belongs to `sys`, else NULL: then the thread's cache in `sys` (a heap
+/* casty__msg_alloc (internal.h) past its inline case: a node able to hold
+ * `size` bytes, its data pointing at payload[], or NULL when out of
+ * memory. Without a worker (w NULL): the thread's cache in `sys` (a heap
  * node without a system: the tests of mailbox.h). */
-struct casty_msg *casty__msg_alloc(struct casty_system *sys, struct worker *w, size_t size)
+struct casty_msg *casty__msg_alloc_slow(struct casty_system *sys, struct worker *w, size_t size)
 {
     struct casty_msg *m;
     if (w == NULL) {
@@ -520,9 +520,8 @@ struct casty_msg *casty__msg_alloc(struct casty_system *sys, struct worker *w, s
     return m;
 }
 
-/* A tiny node of worker w (MSG_VALUE_INLINE set: the value goes in place
- * of the data pointer), or NULL when out of memory. */
-struct casty_msg *casty__msg_alloc_tiny(struct worker *w)
+/* casty__msg_alloc_tiny (internal.h) when w's free list is empty. */
+struct casty_msg *casty__msg_alloc_tiny_slow(struct worker *w)
 {
     struct pool *p = &w->pool;
     struct casty_msg *m = p->free[2];
