@@ -290,11 +290,30 @@ __attribute__((noinline)) static int tell_checked(casty_ref_t to, const casty_ty
     return tell_elsewhere(w, to, type, value, heap_value);
 }
 
+/* casty_tell when the worker's free list of class `cls` is empty: refills
+ * it from the pool (a bitmap word of nodes at once) and sends again, out
+ * of line so that the common path saves no registers for the call. */
+__attribute__((noinline)) static int tell_refilled(casty_ref_t to, const casty_type_t *type,
+                                                   const void *value, struct worker *w,
+                                                   uint32_t cls)
+{
+    struct casty_msg *m = cls == 2 ? casty__msg_alloc_tiny_slow(w)
+                                   : casty__msg_alloc_slow(w->sys, w, type->size);
+    if (m == NULL || m->owner == POOL_HEAP_OWNER) {
+        /* No slab memory: the full path (with its own fallback). */
+        if (m)
+            casty__msg_release(w, m);
+        return tell_checked(to, type, value, NULL);
+    }
+    m->next = w->pool.free[cls]; /* the rest of the refill, if any */
+    w->pool.free[cls] = m;
+    return casty_tell(to, type, value);
+}
+
 /* A handler's send is the hottest path there is. Its common case, a copied
  * value of up to MSG_SMALL_MAX bytes from a worker to a live slot of its
- * own system (one without a remote transport), no mailbox bound, a node
- * on the worker's own free list, is written out here with no call but the
- * wake-up: callgrind counted 168 instructions a message from casty_tell
+ * own system (one without a remote transport), no mailbox bound, is
+ * written out here with no call but the wake-up: callgrind counted 168 instructions a message from casty_tell
  * through casty__deliver to the push, half of them calls, register saves
  * and argument moves. Anything else takes tell_checked, which does the
  * same in that case. */
@@ -317,7 +336,7 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
     uint32_t cls = size <= MSG_TINY_MAX ? 2 : 0;
     struct casty_msg *m = w->pool.free[cls];
     if (m == NULL)
-        return tell_checked(to, type, value, NULL);
+        return tell_refilled(to, type, value, w, cls);
     w->pool.free[cls] = m->next;
     m->type = type;
     m->kind = MSG_USER;
