@@ -713,3 +713,135 @@ Test(system, no_io_uring_is_a_clear_error)
     cr_assert(WIFEXITED(status));
     cr_assert_eq(WEXITSTATUS(status), 0, "child status %d", WEXITSTATUS(status));
 }
+
+/* ---- sends from a handler ------------------------------------------------------
+ * A worker's casty_tell has a written-out common case (a copied value of up
+ * to 32 bytes to a live slot without a bound) and hands everything else to
+ * the fully checked path. From inside a handler: bad input is refused as
+ * from any thread; values of every node class (tiny, small, small's upper
+ * edge, large, heap) arrive intact and in order; a stale generation and a
+ * slot never allocated become dead letters; a signal with no value goes. */
+CASTY_SIGNAL(probe_sig);
+CASTY_MESSAGE(tiny_msg, uint32_t seq;);
+CASTY_MESSAGE(pair_msg, uint64_t seq, check;);
+CASTY_MESSAGE(edge_msg, uint64_t w[4];);  /* MSG_SMALL_MAX: the largest small value */
+CASTY_MESSAGE(large_msg, uint64_t w[8];);
+CASTY_MESSAGE(huge_msg, uint64_t w[40];);
+
+enum { SENDS = 300, SEND_KINDS = 5 };
+static const casty_type_t nameless_type = {NULL, 8, 0, 0, 0, 0};
+static const casty_type_t oversized_type = {"oversized", (size_t)UINT32_MAX + 1, 0, 0, 0, 0};
+static int probe_rc[6];
+static latch_t probed = LATCH_INIT;
+static latch_t received = LATCH_INIT;
+static latch_t send_dead = LATCH_INIT;
+static uint32_t received_bad; /* atomic */
+
+struct recorder {
+    uint64_t next[SEND_KINDS];
+};
+
+static void check_seq(struct recorder *r, int kind, uint64_t seq, bool intact)
+{
+    if (!intact || seq != r->next[kind])
+        __atomic_add_fetch(&received_bad, 1, __ATOMIC_RELAXED);
+    r->next[kind] = seq + 1;
+    latch_add(&received, 1);
+}
+
+static casty_behavior_t *recorder_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    struct recorder *r = state;
+    const tiny_msg *t = casty_msg_as(msg, tiny_msg);
+    const pair_msg *p = casty_msg_as(msg, pair_msg);
+    const edge_msg *e = casty_msg_as(msg, edge_msg);
+    const large_msg *l = casty_msg_as(msg, large_msg);
+    const huge_msg *h = casty_msg_as(msg, huge_msg);
+    if (t) {
+        check_seq(r, 0, t->seq, true);
+    } else if (p) {
+        check_seq(r, 1, p->seq, p->check == ~p->seq);
+    } else if (e) {
+        check_seq(r, 2, e->w[0], e->w[3] == e->w[0] * 3 + 1);
+    } else if (l) {
+        check_seq(r, 3, l->w[0], l->w[7] == l->w[0] * 7 + 1);
+    } else if (h) {
+        check_seq(r, 4, h->w[0], h->w[39] == h->w[0] * 39 + 1);
+    } else if (casty_msg_is(msg, other_sig)) {
+        latch_add(&received, 1);
+    } else {
+        return casty_unhandled();
+    }
+    return casty_same();
+}
+
+static casty_behavior_t *prober_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    casty_ref_t rec = *(casty_ref_t *)state;
+    if (!casty_msg_is(msg, probe_sig))
+        return casty_unhandled();
+    uint64_t word = 1;
+    casty_ref_t stale = rec, unallocated = rec;
+    stale.actor ^= (uint64_t)1 << 32;          /* another generation of the slot */
+    unallocated.actor = (uint64_t)7 << 32 | 0x0ffffff0u; /* a slot no chunk holds */
+    probe_rc[0] = casty_tell(rec, NULL, &word);
+    probe_rc[1] = casty_tell(rec, &nameless_type, &word);
+    probe_rc[2] = casty_tell(rec, &pair_msg_type, NULL);
+    probe_rc[3] = casty_tell(rec, &oversized_type, &word);
+    probe_rc[4] = CASTY_TELL(stale, tiny_msg, .seq = 0);
+    probe_rc[5] = CASTY_TELL(unallocated, tiny_msg, .seq = 0);
+    for (uint64_t i = 0; i < SENDS; i++) {
+        bool ok = CASTY_TELL(rec, tiny_msg, .seq = (uint32_t)i) == 0;
+        ok = ok && CASTY_TELL(rec, pair_msg, .seq = i, .check = ~i) == 0;
+        ok = ok && CASTY_TELL(rec, edge_msg, .w = {i, 0, 0, i * 3 + 1}) == 0;
+        ok = ok && CASTY_TELL(rec, large_msg, .w = {i, 0, 0, 0, 0, 0, 0, i * 7 + 1}) == 0;
+        huge_msg big = {{0}};
+        big.w[0] = i;
+        big.w[39] = i * 39 + 1;
+        ok = ok && casty_tell(rec, &huge_msg_type, &big) == 0;
+        if (!ok)
+            __atomic_add_fetch(&received_bad, 1, __ATOMIC_RELAXED);
+    }
+    if (casty_tell(rec, &other_sig_type, NULL) != 0)
+        __atomic_add_fetch(&received_bad, 1, __ATOMIC_RELAXED);
+    latch_add(&probed, 1);
+    return casty_same();
+}
+
+static void count_send_dead(const casty_type_t *t, const void *ev, void *arg)
+{
+    (void)t;
+    (void)arg;
+    if (((const casty_dead_letter_t *)ev)->msg_type == &tiny_msg_type)
+        latch_add(&send_dead, 1);
+}
+
+Test(actor, sends_from_a_handler_check_input_and_deliver_every_size)
+{
+    casty_system_t *sys = system_with_workers(1);
+    cr_assert_eq(casty_subscribe(sys, &casty_dead_letter_t_type, count_send_dead, NULL), 0);
+    struct recorder r0 = {{0}};
+    casty_ref_t rec, prober;
+    cr_assert_eq(casty_spawn(sys, casty_receive(recorder_recv, &r0, sizeof r0), NULL, NULL, &rec), 0);
+    cr_assert_eq(casty_spawn(sys, casty_receive(prober_recv, &rec, sizeof rec), NULL, NULL, &prober),
+                 0);
+    cr_assert_eq(casty_tell(prober, &probe_sig_type, NULL), 0);
+    cr_assert_eq(latch_wait(&probed, 1, 10000), 1);
+    cr_assert_eq(probe_rc[0], CASTY_EINVAL, "NULL type");
+    cr_assert_eq(probe_rc[1], CASTY_EINVAL, "a type without a name");
+    cr_assert_eq(probe_rc[2], CASTY_EINVAL, "no value for a sized type");
+    cr_assert_eq(probe_rc[3], CASTY_EINVAL, "a size past 32 bits");
+    cr_assert_eq(probe_rc[4], 0, "a stale generation is a dead letter, not an error");
+    cr_assert_eq(probe_rc[5], 0, "an unallocated slot is a dead letter, not an error");
+    uint64_t want = (uint64_t)SENDS * SEND_KINDS + 1;
+    cr_assert_eq(latch_wait(&received, want, 10000), want);
+    cr_assert_eq(latch_wait(&send_dead, 2, 10000), 2);
+    cr_assert_eq(__atomic_load_n(&received_bad, __ATOMIC_RELAXED), 0,
+                 "a value arrived damaged, out of order, or a send failed");
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(st.unhandled, 0);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
