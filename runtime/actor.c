@@ -1094,7 +1094,8 @@ void casty__run_actor(struct worker *w, struct cell *c)
     uint32_t budget = w->sys->throughput;
     w->overflowed = false;
 again:
-    process_sys(w, c);
+    if (load_relaxed(&c->sysq) != NULL)
+        process_sys(w, c);
     while (budget > 0 && !waiting_for_children(c)) {
         struct casty_msg *m = mbox_pop(c, w);
         if (m == NULL)

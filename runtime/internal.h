@@ -308,7 +308,7 @@ struct worker {
     /* owner only */
     alignas(CACHE_LINE) struct cell *lifo;
     uint32_t lifo_streak;
-    uint32_t tick;
+    uint32_t tick; /* runs until the injection queue's turn (sched.c) */
     bool overflowed; /* the overflow list spilled into the injection queue during this run */
     struct cell *over_head, *over_tail; /* behind a full ring, linked through next_run */
     uint32_t over_len;

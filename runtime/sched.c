@@ -429,8 +429,14 @@ static struct cell *steal_any(struct worker *w)
 static struct cell *find_local_work(struct worker *w)
 {
     struct cell *c;
-    if (++w->tick % INJECT_EVERY == 0 && (c = inject_pop(w)) != NULL)
-        return c;
+    /* A countdown rather than a modulo: this runs before every actor. */
+    if (w->tick == 0) {
+        w->tick = INJECT_EVERY - 1;
+        if ((c = inject_pop(w)) != NULL)
+            return c;
+    } else {
+        w->tick--;
+    }
     if (w->lifo) {
         c = w->lifo;
         if (w->lifo_streak < LIFO_MAX || ring_len(w) == 0) {
