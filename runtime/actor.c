@@ -1027,11 +1027,12 @@ static void process_sys(struct worker *w, struct cell *c)
 
 /* ---- the run ------------------------------------------------------------------------- */
 
-static void invoke(struct worker *w, struct cell *c, struct casty_msg *m)
+/* Runs the current behavior's handler on m; ctx is the run's (the same
+ * for every message of it, built once). */
+static void invoke(struct worker *w, struct cell *c, struct casty_ctx *ctx, struct casty_msg *m)
 {
-    struct casty_ctx ctx = {c, w, w->sys};
     struct casty_behavior *b = c->behavior;
-    struct casty_behavior *next = b->fn.receive(&ctx, m, b->size ? b->data : NULL);
+    struct casty_behavior *next = b->fn.receive(ctx, m, b->size ? b->data : NULL);
     if (next != &casty__same_b)
         apply_next(w, c, next, m);
 }
@@ -1092,6 +1093,7 @@ static bool waiting_for_children(const struct cell *c)
 void casty__run_actor(struct worker *w, struct cell *c)
 {
     uint32_t budget = w->sys->throughput;
+    struct casty_ctx ctx = {c, w, w->sys};
     w->overflowed = false;
 again:
     if (load_relaxed(&c->sysq) != NULL)
@@ -1105,10 +1107,18 @@ again:
          * written by another core: start loading it while this one runs.
          * (m->next shares m's line, which admit_popped reads anyway.) */
         struct casty_msg *after = load_relaxed(&m->next);
-        if (after != NULL && budget > 0)
+        if (after != NULL)
             __builtin_prefetch(after);
-        if (admit_popped(w, c, m) && c->status == CELL_ALIVE)
-            invoke(w, c, m);
+        /* The common case in one test (a plain user message of this
+         * incarnation for a live actor, not counted by a bound); the rest
+         * is admit_popped's. */
+        bool run = __builtin_expect((m->flags & MSG_COUNTED) == 0 && m->gen == c->gen &&
+                                        c->status == CELL_ALIVE && m->kind == MSG_USER &&
+                                        m->type != &casty_terminated_t_type,
+                                    1) ||
+                   (admit_popped(w, c, m) && c->status == CELL_ALIVE);
+        if (run)
+            invoke(w, c, &ctx, m);
         if (load_relaxed(&c->sysq) != NULL)
             process_sys(w, c);
         if (w->overflowed)
