@@ -396,7 +396,7 @@ int casty__send_sys(struct casty_system *sys, uint32_t slot, uint8_t kind, const
     m->type = NULL;
     m->kind = kind;
     m->gen = 0;
-    memcpy(m->payload, payload, size);
+    copy_value(m->payload, payload, size);
     bool run = mbox_push_sys(c, m);
     /* A suspended actor holds its schedule without being queued: the
      * first system message after it suspended wakes it. Sequentially

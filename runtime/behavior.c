@@ -19,7 +19,10 @@
  * without the hand-over each of those blocks was a malloc on one thread
  * and a free into its arena, under the arena's lock, on another. A
  * thread's lists are freed when it exits; the shared list holds at most
- * BEH_SHARED_MAX blocks a class (beyond, they are freed). Under
+ * BEH_SHARED_MAX blocks a class (beyond, they are freed). The shared list
+ * is process state outside any system object, as malloc's arenas are: a
+ * behavior is a value made before (and usable with) any system, and the
+ * list holds only free memory, never anything a system could observe. Under
  * AddressSanitizer a cached block is poisoned but for its link, so that a
  * use after free of a behavior is still reported. */
 #include <pthread.h>
@@ -133,16 +136,19 @@ static void beh_key_create(void)
 
 /* Registers the thread's lists to be freed when it exits; false when that
  * cannot be done (the caller must not keep blocks in them then). */
-static bool beh_ensure_keyed(void)
+__attribute__((noinline)) static bool beh_register(void)
 {
-    if (beh_keyed)
-        return true;
     pthread_once(&beh_key_once, beh_key_create);
     /* Without the key a thread's lists would stay until the process ends. */
     if (!beh_key_ok || pthread_setspecific(beh_key, beh_cache) != 0)
         return false;
     beh_keyed = true;
     return true;
+}
+
+static inline bool beh_ensure_keyed(void)
+{
+    return beh_keyed || beh_register();
 }
 
 /* Moves the thread's out list to the shared list (or frees it when the
