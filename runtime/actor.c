@@ -750,6 +750,11 @@ static bool has_children(const struct cell *c)
 
 static void stop_children(struct worker *w, struct cell *c)
 {
+    /* Children that stopped on this worker and wait in its batch: report
+     * them now, so that this run (it suspends next) takes them at once
+     * instead of after the batch's next flush (fib: a run per parent). */
+    if (w->ended.count > 0 && w->ended_parent == c->slot)
+        casty__children_report(w);
     uint32_t lists[2] = {c->first_child, c->first_anon};
     for (int i = 0; i < 2; i++)
         for (uint32_t s = lists[i]; s != 0;) {
