@@ -24,7 +24,7 @@ TEST_SRCS = $(wildcard tests/test_*.c)
 STRESS_SRCS = $(wildcard tests/test_stress_*.c)
 DEPS_STAMP = $(BUILD)/.deps-ok
 
-.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml fuzz-journal fuzz-wire scaling bench-compare bench-remote
+.PHONY: all lib examples benches tools test tsan asan bench install clean deps check-clang toml-test fuzz-toml fuzz-journal fuzz-wire scaling bench-compare bench-remote instructions
 .SUFFIXES:
 
 all: lib examples benches tools
@@ -164,6 +164,11 @@ bench-compare: benches
 # Throughput and parallel efficiency of the parallel benchmarks at 1..nproc workers.
 scaling: benches
 	./tools/scaling.sh $(BUILD)/bench
+
+# Instructions per message at 1 worker under callgrind (needs valgrind):
+# repeatable where wall-clock rates on a shared machine are not.
+instructions: benches
+	./tools/instructions.sh $(BUILD)/bench
 
 # ---- install ------------------------------------------------------------------
 install: lib
