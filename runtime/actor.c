@@ -13,8 +13,8 @@
  * watchers get casty_terminated_t, the parent is told and frees the slot.
  *
  * Also the ways messages enter a mailbox (casty_tell, casty_tell_move,
- * casty__deliver, casty__send_sys, casty__deliver_timer), bounded mailboxes, dead letters, death watch and
- * per-actor timers. It does not decide where actors run (sched.c), how
+ * casty__deliver, casty__send_sys, casty__deliver_timer), bounded
+ * mailboxes, dead letters, death watch and per-actor timers. It does not decide where actors run (sched.c), how
  * nodes are allocated (pool.c) or how the mailbox synchronises (mailbox.h). */
 #include <stddef.h>
 #include <stdio.h>
@@ -313,10 +313,11 @@ __attribute__((noinline)) static int tell_refilled(casty_ref_t to, const casty_t
 /* A handler's send is the hottest path there is. Its common case, a copied
  * value of up to MSG_SMALL_MAX bytes from a worker to a live slot of its
  * own system (one without a remote transport), no mailbox bound, is
- * written out here with no call but the wake-up: callgrind counted 168 instructions a message from casty_tell
- * through casty__deliver to the push, half of them calls, register saves
- * and argument moves. Anything else takes tell_checked, which does the
- * same in that case. */
+ * written out here with no call but the wake-up: callgrind counted 168
+ * instructions a message from casty_tell through casty__deliver to the
+ * push, half of them calls, register saves and argument moves. Anything
+ * else takes tell_checked, which does the same in that case (keep the two
+ * in step: tests/test_actor.c, "sends from a handler"). */
 int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
 {
     struct worker *w = casty__tls_worker;
@@ -785,7 +786,6 @@ static void start_actor(struct worker *w, struct cell *c, const struct sys_start
     apply_next(w, c, casty__behavior_instantiate(c->initial), NULL);
 }
 
-/* The last step of stopping: every child is gone. */
 /* ---- children's ends, reported in batches ---------------------------------------------------
  * A child that stops is unlinked and its slot freed by its parent, which
  * a CHILD_TERMINATED system message tells. The worker collects the ends of
@@ -817,6 +817,7 @@ static void child_ended(struct worker *w, uint32_t parent, const struct cell *c)
         casty__children_report(w);
 }
 
+/* The last step of stopping: every child is gone. */
 static void finish_stop(struct worker *w, struct cell *c)
 {
     struct casty_system *sys = w->sys;

@@ -3,8 +3,9 @@
  * Cells are allocated in chunks of CELL_CHUNK through a fixed directory of
  * chunk pointers, and are never freed before the system is destroyed
  * (type-stable memory): looking up any slot number (casty__cell_lookup,
- * internal.h), even a stale or forged one, is a safe array access that either finds a cell or NULL. Whether a
- * message still reaches the actor is decided by its generation (actor.c).
+ * internal.h), even a stale or forged one, is a safe array access that
+ * either finds a cell or NULL. Whether a message still reaches the actor is
+ * decided by its generation (actor.c).
  *
  * Free slots sit on a lock-free stack indexed by slot number, with a tag in
  * the upper 32 bits of the top word against ABA, and each worker keeps a
