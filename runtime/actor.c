@@ -335,10 +335,9 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
     if (e != NULL && load_relaxed(&e->capacity) != 0)
         return tell_checked(to, type, value, NULL);
     uint32_t cls = size <= MSG_TINY_MAX ? 2 : 0;
-    struct casty_msg *m = w->pool.free[cls];
+    struct casty_msg *m = casty__pool_pop(w, cls);
     if (m == NULL)
         return tell_refilled(to, type, value, w, cls);
-    w->pool.free[cls] = m->next;
     m->type = type;
     m->kind = MSG_USER;
     if (cls == 2) {

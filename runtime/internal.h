@@ -429,6 +429,16 @@ static inline casty_ref_t casty__cell_ref(const struct casty_system *sys, uint32
 struct casty_msg *casty__msg_alloc_tiny_slow(struct worker *w);
 struct casty_msg *casty__msg_alloc_slow(struct casty_system *sys, struct worker *w, size_t size);
 
+/* The first node of w's free list of class `cls` (0 small, 2 tiny), taken;
+ * NULL when the list is empty. Owner only. */
+static inline struct casty_msg *casty__pool_pop(struct worker *w, uint32_t cls)
+{
+    struct casty_msg *m = w->pool.free[cls];
+    if (m != NULL)
+        w->pool.free[cls] = m->next;
+    return m;
+}
+
 /* A node for a value of `size` bytes (a user value, or a system message's
  * payload), or NULL when out of memory. `w` is the calling thread's worker
  * if it belongs to `sys`, else NULL. Inline for the common case, a small
@@ -437,9 +447,8 @@ static inline struct casty_msg *casty__msg_alloc(struct casty_system *sys, struc
                                                  size_t size)
 {
     struct casty_msg *m;
-    if (w == NULL || size > MSG_SMALL_MAX || (m = w->pool.free[0]) == NULL)
+    if (w == NULL || size > MSG_SMALL_MAX || (m = casty__pool_pop(w, 0)) == NULL)
         return casty__msg_alloc_slow(sys, w, size);
-    w->pool.free[0] = m->next;
     m->data = m->payload;
     m->flags = 0;
     m->kind = MSG_USER;
@@ -450,10 +459,9 @@ static inline struct casty_msg *casty__msg_alloc(struct casty_system *sys, struc
  * of the data pointer), or NULL when out of memory. Inline likewise. */
 static inline struct casty_msg *casty__msg_alloc_tiny(struct worker *w)
 {
-    struct casty_msg *m = w->pool.free[2];
+    struct casty_msg *m = casty__pool_pop(w, 2);
     if (m == NULL)
         return casty__msg_alloc_tiny_slow(w);
-    w->pool.free[2] = m->next;
     m->flags = MSG_VALUE_INLINE;
     m->kind = MSG_USER;
     return m;
