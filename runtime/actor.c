@@ -350,7 +350,7 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
     }
     m->gen = gen;
     if (mbox_push(c, m))
-        casty__schedule(sys, c);
+        casty__schedule_on(w, c);
     return 0;
 }
 

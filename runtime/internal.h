@@ -494,6 +494,17 @@ void casty__inject_init(struct casty_system *sys);
 int casty__sched_start(struct casty_system *sys);
 void casty__sched_stop(struct casty_system *sys);
 void casty__schedule(struct casty_system *sys, struct cell *c);
+void casty__schedule_displaced(struct worker *w, struct cell *prev);
+/* casty__schedule from w, a worker of c's system (known to the caller):
+ * c takes w's LIFO slot; whoever held it goes to the ring. Inline: every
+ * send that wakes an actor does this. */
+static inline void casty__schedule_on(struct worker *w, struct cell *c)
+{
+    struct cell *prev = w->lifo;
+    w->lifo = c;
+    if (prev != NULL)
+        casty__schedule_displaced(w, prev);
+}
 void casty__schedule_requeue(struct worker *w, struct cell *c);
 
 /* actor.c */

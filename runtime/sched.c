@@ -541,23 +541,26 @@ void casty__schedule(struct casty_system *sys, struct cell *c)
 {
     struct worker *w = casty__tls_worker;
     if (w && w->sys == sys) {
-        struct cell *prev = w->lifo;
-        w->lifo = c;
-        if (prev == NULL)
-            return;
-        /* Whether the ring already held backlog, for which a worker was
-         * woken (or searching, or none parked) when it was pushed: waking
-         * is then someone else's business. One actor feeding many paid a
-         * fence, a read of the searchers' line and often a futex wake per
-         * message (fjthrput on 8 of 16 cores: 1.6 M msgs/s then, 8.5 M
-         * without this alone). */
-        bool had_backlog = ring_len(w) != 0;
-        ring_push_front(w, prev, prev->status == CELL_ALIVE);
-        if (!had_backlog)
-            notify_one(sys);
+        casty__schedule_on(w, c);
         return;
     }
     inject_push_list(sys, c, c, 1);
+}
+
+/* casty__schedule_on's second half: prev, displaced from w's LIFO slot,
+ * goes to the ring. */
+void casty__schedule_displaced(struct worker *w, struct cell *prev)
+{
+    /* Whether the ring already held backlog, for which a worker was
+     * woken (or searching, or none parked) when it was pushed: waking
+     * is then someone else's business. One actor feeding many paid a
+     * fence, a read of the searchers' line and often a futex wake per
+     * message (fjthrput on 8 of 16 cores: 1.6 M msgs/s then, 8.5 M
+     * without this alone). */
+    bool had_backlog = ring_len(w) != 0;
+    ring_push_front(w, prev, prev->status == CELL_ALIVE);
+    if (!had_backlog)
+        notify_one(w->sys);
 }
 
 /* Re-queues the actor w just ran (it still has messages): the ring's back.
