@@ -6,7 +6,7 @@
  * by the actor running on a worker goes to that worker's LIFO slot, so a
  * ping-pong pair stays on one core; the slot is never stolen, and after
  * LIFO_MAX consecutive LIFO runs it yields to the ring so queued actors are
- * not starved. Behind a full ring a worker keeps an overflow list of its
+ * not starved (with nothing queued, a new streak begins). Behind a full ring a worker keeps an overflow list of its
  * own (owner only, moved into the ring as it empties). Actors made ready
  * by non-worker threads go to the injection queue (a lock-free intrusive
  * MPSC queue whose takers hold a mutex), which also takes the overflow
@@ -440,8 +440,10 @@ static struct cell *find_local_work(struct worker *w)
     if (w->lifo) {
         c = w->lifo;
         if (w->lifo_streak < LIFO_MAX || ring_len(w) == 0) {
+            /* At the limit with nothing queued to yield to: a new streak
+             * (so take_local_work's inline test keeps passing). */
             w->lifo = NULL;
-            w->lifo_streak++;
+            w->lifo_streak = w->lifo_streak < LIFO_MAX ? w->lifo_streak + 1 : 1;
             return c;
         }
         /* Yield the LIFO slot to the queued actors. */
@@ -498,6 +500,20 @@ static struct cell *search(struct worker *w, bool saw_work)
     return c;
 }
 
+/* find_local_work's common case inline: not the injection queue's turn,
+ * and the LIFO slot's actor, within its streak (the same steps). */
+static inline struct cell *take_local_work(struct worker *w)
+{
+    struct cell *c = w->lifo;
+    if (c != NULL && w->tick != 0 && w->lifo_streak < LIFO_MAX) {
+        w->tick--;
+        w->lifo = NULL;
+        w->lifo_streak++;
+        return c;
+    }
+    return find_local_work(w);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -505,7 +521,7 @@ static void *worker_main(void *arg)
     casty__tls_worker = w;
     bool saw_work = false;
     while (!load_acquire(&sys->exit)) {
-        struct cell *c = find_local_work(w);
+        struct cell *c = take_local_work(w);
         if (c == NULL && w->ended.count > 0) {
             casty__children_report(w); /* may make the parent local work */
             c = find_local_work(w);

@@ -570,3 +570,72 @@ Test(stress_sched, worker_spawns_count_and_reuse_slots_exactly, .timeout = 300)
     cr_assert_eq(casty_system_shutdown(sys), 0);
     cr_assert_eq(latch_get(&sw_poked), children, "a stale poke reached a new incarnation");
 }
+
+/* ---- the LIFO slot does not starve the ring ------------------------------------------
+ * On one worker, a pair bounces a ball for ever through the LIFO slot (each
+ * wakes the other). On its first turn the pair's first actor also pokes a
+ * third actor, which the ball then pushes out of the LIFO slot into the
+ * ring: it must still run (after at most LIFO_MAX runs of the pair), while
+ * the ball keeps flying. Fails (times out) if the LIFO slot never yields. */
+CASTY_MESSAGE(lifo_ball, casty_ref_t to; bool first;);
+static uint64_t lifo_bounces; /* atomic */
+static uint32_t lifo_stop;    /* atomic */
+static latch_t lifo_poked = LATCH_INIT;
+
+static casty_behavior_t *lifo_bouncer(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    casty_ref_t bystander = *(casty_ref_t *)state;
+    if (casty_msg_is(msg, poke)) { /* warming up: started and idle */
+        latch_add(&lifo_poked, 1);
+        return casty_same();
+    }
+    const lifo_ball *b = casty_msg_as(msg, lifo_ball);
+    if (b == NULL)
+        return casty_unhandled();
+    __atomic_add_fetch(&lifo_bounces, 1, __ATOMIC_RELAXED);
+    if (b->first)
+        cr_assert_eq(casty_tell(bystander, &poke_type, NULL), 0);
+    if (!__atomic_load_n(&lifo_stop, __ATOMIC_RELAXED))
+        cr_assert_eq(CASTY_TELL(b->to, lifo_ball, .to = casty_ctx_self(ctx), .first = false), 0);
+    return casty_same();
+}
+
+static casty_behavior_t *lifo_bystander(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    if (!casty_msg_is(msg, poke))
+        return casty_unhandled();
+    latch_add(&lifo_poked, 1);
+    return casty_same();
+}
+
+Test(stress_sched, lifo_pair_does_not_starve_the_ring, .timeout = 60)
+{
+    casty_system_t *sys = system_with_workers(1);
+    casty_ref_t bystander, a, b;
+    cr_assert_eq(casty_spawn(sys, casty_receive(lifo_bystander, NULL, 0), NULL, NULL, &bystander),
+                 0);
+    cr_assert_eq(casty_spawn(sys, casty_receive(lifo_bouncer, &bystander, sizeof bystander), NULL,
+                             NULL, &a),
+                 0);
+    cr_assert_eq(casty_spawn(sys, casty_receive(lifo_bouncer, &bystander, sizeof bystander), NULL,
+                             NULL, &b),
+                 0);
+    /* All three started and idle first, so that each send between them
+     * schedules its recipient on the worker (the LIFO slot), and the ball
+     * pushes the bystander out of that slot into the ring. */
+    cr_assert_eq(casty_tell(bystander, &poke_type, NULL), 0);
+    cr_assert_eq(casty_tell(a, &poke_type, NULL), 0);
+    cr_assert_eq(casty_tell(b, &poke_type, NULL), 0);
+    cr_assert_eq(latch_wait(&lifo_poked, 3, 10000), 3);
+    cr_assert_eq(CASTY_TELL(a, lifo_ball, .to = b, .first = true), 0);
+    cr_assert_eq(latch_wait(&lifo_poked, 4, 10000), 4, "the actor in the ring never ran");
+    uint64_t seen = __atomic_load_n(&lifo_bounces, __ATOMIC_RELAXED);
+    uint64_t deadline = now_ns() + 10000000000ull;
+    while (__atomic_load_n(&lifo_bounces, __ATOMIC_RELAXED) == seen && now_ns() < deadline)
+        sched_yield();
+    cr_assert_gt(__atomic_load_n(&lifo_bounces, __ATOMIC_RELAXED), seen, "the ball stopped");
+    __atomic_store_n(&lifo_stop, 1, __ATOMIC_RELAXED);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
