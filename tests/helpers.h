@@ -6,6 +6,7 @@
 #define CASTY_TEST_HELPERS_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -79,6 +80,17 @@ static inline uint64_t latch_wait(latch_t *l, uint64_t target, uint64_t timeout_
     uint64_t n = l->count;
     pthread_mutex_unlock(&l->mu);
     return n;
+}
+
+/* Whether the atomic counter *c moves past its current value within
+ * `timeout_ms` (an actor still at work). */
+static inline bool counter_advances(const uint64_t *c, uint64_t timeout_ms)
+{
+    uint64_t seen = __atomic_load_n(c, __ATOMIC_RELAXED);
+    uint64_t deadline = now_ns() + timeout_ms * 1000000ull;
+    while (__atomic_load_n(c, __ATOMIC_RELAXED) == seen && now_ns() < deadline)
+        sched_yield();
+    return __atomic_load_n(c, __ATOMIC_RELAXED) != seen;
 }
 
 static inline uint64_t stress_scale(void)
