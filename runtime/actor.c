@@ -785,6 +785,57 @@ static void start_actor(struct worker *w, struct cell *c, const struct sys_start
     apply_next(w, c, casty__behavior_instantiate(c->initial), NULL);
 }
 
+/* Starts a freshly spawned actor from its spawner's worker, without the
+ * START system message, where that does what the message would: a plain
+ * receive behavior (setup and wrappers run user code, which belongs on the
+ * child's own run) in a running system. The spawner claims the child's
+ * schedule (mailbox.h), so it is the child's only consumer while it sets
+ * the consumer-owned fields, and lets the schedule go as a run ends. The
+ * running copy of the behavior is left to the child's first message
+ * (first_message_b, below), on the worker that will use and free it. A spawn then costs no system node, no push and
+ * pop of it and no run that only starts the child. Returns false, having
+ * changed nothing, when the START message must be sent instead: another
+ * behavior, the system stopping, or the claim lost to the sender of a
+ * stale system message (the slot's previous actor's) holding the schedule. */
+/* The behavior of an actor started by casty__start_spawned until its first
+ * message: makes the running copy of the initial behavior (what START's
+ * run would have done), then hands it the message. Static, so that
+ * nothing frees it; a stop or restart before the first message replaces
+ * it as any behavior. Costs the run's hot path nothing (it is an ordinary
+ * handler), where a "not yet copied" test would cost every run. */
+static casty_behavior_t *first_message(casty_ctx_t *ctx, const casty_msg_t *msg, void *unused)
+{
+    (void)unused;
+    struct cell *c = ctx->cell;
+    struct casty_behavior *running = casty__behavior_instantiate(c->initial);
+    if (running == NULL) {
+        apply_next(ctx->worker, c, NULL, NULL); /* the failure, as START's run would */
+        return casty_same();
+    }
+    c->behavior = running; /* (a receive: what apply_next would do, minus freeing this one) */
+    return running->fn.receive(ctx, msg, running->size ? running->data : NULL);
+}
+static struct casty_behavior first_message_b = {
+    .kind = BEH_RECEIVE, .is_static = 1, .fn.receive = first_message};
+
+bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavior *b, uint32_t gen)
+{
+    struct casty_system *sys = w->sys;
+    if (b->kind != BEH_RECEIVE || load_acquire(&sys->state) != SYS_RUNNING || !mbox_claim(c))
+        return false;
+    c->gen = gen;
+    c->status = CELL_ALIVE;
+    c->initial = b;
+    c->behavior = &first_message_b;
+    casty_actor_started_t ev = {.ref = self_ref(c)};
+    casty__publish(sys, &casty_actor_started_t_type, &ev);
+    /* As a run ends (casty__run_actor): a system message pushed while we
+     * held the schedule (a stop from the parent, a stale one) needs a run. */
+    if (mbox_has_sys(c) || !mbox_try_idle(c, w) || (mbox_has_sys(c) && mbox_claim(c)))
+        casty__schedule_on(w, c);
+    return true;
+}
+
 /* ---- children's ends, reported in batches ---------------------------------------------------
  * A child that stops is unlinked and its slot freed by its parent, which
  * a CHILD_TERMINATED system message tells. The worker collects the ends of

@@ -511,6 +511,8 @@ void casty__schedule_requeue(struct worker *w, struct cell *c);
 _Static_assert(sizeof(struct sys_children) <= MSG_INLINE_MAX, "a batch fits a large node");
 void casty__run_actor(struct worker *w, struct cell *c);
 void casty__children_report(struct worker *w); /* sends w's batch of stopped children */
+bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavior *b,
+                          uint32_t gen);
 struct cell_ext *casty__cell_ext(struct cell *c);
 int casty__deliver_timer(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
                          const void *value, uint64_t token);

@@ -618,8 +618,11 @@ static int spawn_cell(struct casty_system *sys, struct cell *parent, casty_behav
         casty__child_link(sys, parent, c, name == NULL);
     count_spawned(sys);
     store_release(&c->live_gen, gen);
+    struct worker *w = casty__tls_worker;
     struct sys_start start = {.behavior = behavior, .gen = gen};
-    rc = casty__send_sys(sys, c->slot, MSG_SYS_START, &start, sizeof start);
+    rc = w && w->sys == sys && casty__start_spawned(w, c, behavior, gen)
+             ? 0
+             : casty__send_sys(sys, c->slot, MSG_SYS_START, &start, sizeof start);
     if (rc) {
         /* Out of memory for one node: undo as if it had started and stopped. */
         if (parent)

@@ -655,3 +655,129 @@ Test(hierarchy, busy_worker_still_reports_stopped_children, .timeout = 60)
     __atomic_store_n(&bounce_stop, 1, __ATOMIC_RELAXED);
     cr_assert_eq(casty_system_shutdown(sys), 0);
 }
+
+/* ---- children started by their spawner -----------------------------------------------------
+ * A receive behavior spawned from a handler is started by the spawner's
+ * worker, without a START message, and copies its state on its first
+ * message (actor.c, casty__start_spawned). */
+
+CASTY_SIGNAL(bump_sig);
+CASTY_SIGNAL(restart_sig);
+CASTY_MESSAGE(spawn_kids, int n; int stop_first;);
+
+enum { KIDS = 64, KID_STEPS = 4 };
+static pthread_mutex_t kid_mu = PTHREAD_MUTEX_INITIALIZER;
+static int kid_seen[KIDS][KID_STEPS];
+static int kid_nseen[KIDS];
+static latch_t kid_reports = LATCH_INIT;
+static latch_t kid_events = LATCH_INIT; /* the lifecycle events a test subscribed to */
+
+typedef struct kid {
+    int id, count;
+} kid_t;
+
+static casty_behavior_t *kid(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    kid_t *k = state;
+    if (casty_msg_is(msg, restart_sig))
+        return casty_restart();
+    if (!casty_msg_is(msg, bump_sig))
+        return casty_unhandled();
+    k->count++;
+    pthread_mutex_lock(&kid_mu);
+    if (kid_nseen[k->id] < KID_STEPS)
+        kid_seen[k->id][kid_nseen[k->id]++] = k->count;
+    pthread_mutex_unlock(&kid_mu);
+    latch_add(&kid_reports, 1);
+    return casty_same();
+}
+
+/* Spawns n kids, each told bump, bump, bump, restart, bump before it ever
+ * runs; or (stop_first) stops every other one at once and leaves the rest
+ * without a message. */
+static casty_behavior_t *kid_parent(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    const spawn_kids *s = casty_msg_as(msg, spawn_kids);
+    if (s == NULL)
+        return casty_unhandled();
+    for (int i = 0; i < s->n; i++) {
+        kid_t k = {.id = i, .count = 100 * i};
+        casty_ref_t child;
+        cr_assert_eq(casty_ctx_spawn(ctx, casty_receive(kid, &k, sizeof k), NULL, NULL, &child), 0);
+        if (s->stop_first) {
+            if (i % 2 == 0) {
+                cr_assert_eq(casty_ctx_stop(ctx, child), 0);
+                cr_assert_eq(casty_tell(child, &bump_sig_type, NULL), 0); /* a dead letter */
+            }
+            continue;
+        }
+        for (int b = 0; b < 3; b++)
+            cr_assert_eq(casty_tell(child, &bump_sig_type, NULL), 0);
+        cr_assert_eq(casty_tell(child, &restart_sig_type, NULL), 0);
+        cr_assert_eq(casty_tell(child, &bump_sig_type, NULL), 0);
+    }
+    return casty_same();
+}
+
+static void count_kid_event(const casty_type_t *t, const void *ev, void *arg)
+{
+    (void)t;
+    (void)ev;
+    (void)arg;
+    latch_add(&kid_events, 1);
+}
+
+static void reset_kids(void)
+{
+    pthread_mutex_lock(&kid_mu);
+    memset(kid_seen, 0, sizeof kid_seen);
+    memset(kid_nseen, 0, sizeof kid_nseen);
+    pthread_mutex_unlock(&kid_mu);
+    kid_reports.count = 0;
+    kid_events.count = 0;
+}
+
+Test(hierarchy, children_spawned_from_a_handler_keep_their_initial_state_for_restart)
+{
+    reset_kids();
+    casty_system_t *sys = system_with_workers(2);
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_started_t_type, count_kid_event, NULL), 0);
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_restarted_t_type, count_kid_event, NULL), 0);
+    casty_ref_t p;
+    cr_assert_eq(casty_spawn(sys, casty_receive(kid_parent, NULL, 0), NULL, NULL, &p), 0);
+    cr_assert_eq(CASTY_TELL(p, spawn_kids, .n = KIDS), 0);
+    cr_assert_eq(latch_wait(&kid_reports, KIDS * KID_STEPS, 10000), KIDS * KID_STEPS);
+    pthread_mutex_lock(&kid_mu);
+    for (int i = 0; i < KIDS; i++) {
+        /* Its own state, counted from its initial value; after the restart
+         * the initial value again, untouched by the first three bumps. */
+        int want[KID_STEPS] = {100 * i + 1, 100 * i + 2, 100 * i + 3, 100 * i + 1};
+        cr_assert_eq(kid_nseen[i], KID_STEPS, "kid %d saw %d bumps", i, kid_nseen[i]);
+        for (int s = 0; s < KID_STEPS; s++)
+            cr_assert_eq(kid_seen[i][s], want[s], "kid %d step %d: %d, want %d", i, s,
+                         kid_seen[i][s], want[s]);
+    }
+    pthread_mutex_unlock(&kid_mu);
+    /* ActorStarted for the parent and each kid, ActorRestarted for each kid. */
+    cr_assert_eq(latch_wait(&kid_events, 1 + 2 * KIDS, 10000), 1 + 2 * KIDS);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+Test(hierarchy, children_stopped_or_never_told_before_their_first_message_stop_cleanly)
+{
+    reset_kids();
+    casty_system_t *sys = system_with_workers(2);
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_stopped_t_type, count_kid_event, NULL), 0);
+    casty_ref_t p;
+    cr_assert_eq(casty_spawn(sys, casty_receive(kid_parent, NULL, 0), NULL, NULL, &p), 0);
+    cr_assert_eq(CASTY_TELL(p, spawn_kids, .n = KIDS, .stop_first = 1), 0);
+    /* Every other kid stops before it ever ran a handler ... */
+    cr_assert_eq(latch_wait(&kid_events, KIDS / 2, 10000), KIDS / 2);
+    /* ... and the rest, never told anything, stop with the system (their
+     * initial behaviors freed: LeakSanitizer checks under make asan). */
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(latch_get(&kid_events), KIDS + 1);
+    cr_assert_eq(latch_get(&kid_reports), 0, "a stopped kid ran its handler");
+}
