@@ -894,7 +894,8 @@ static void finish_stop(struct worker *w, struct cell *c)
     } else {
         /* The slot may be reused at once: a new incarnation's START
          * arrives as a system message, which the idle protocol never
-         * strands. */
+         * strands, or its spawner claims the schedule, which it can only
+         * once this run has let it go (casty__start_spawned). */
         casty__cell_free_slot(sys, c);
     }
     /* Published last: a subscriber that sees it may spawn into the slot. */
