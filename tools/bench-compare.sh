@@ -20,6 +20,11 @@
 # casty is faster) and each runtime's largest max RSS over the repetitions;
 # the same in $RESULTS/<YYYY-MM-DD>.csv, and a bar chart of the medians (log
 # scale) in $RESULTS/<YYYY-MM-DD>.svg. RESULTS defaults to bench/results.
+# Rows at more than one worker also give the cache-line round trip between
+# CPUs measured before each of their repetitions (bench/corelat; the range in
+# the table, every value in the CSV's core_rtt_ns): on a virtual machine the
+# host can move the virtual CPUs mid-run, and the multi-worker numbers move
+# with it.
 #
 # Environment: BUILD (default build), RESULTS, BENCH_REPS, BENCH_SIZES,
 # BENCH_RUN_TIMEOUT (seconds per program run, default 180; each program gives
@@ -180,10 +185,24 @@ args_for() { # runtime rest-of-line
     esac
 }
 
+# The cache-line round trip between CPUs right before each benchmark at more
+# than one worker (bench/corelat.c): on a virtual machine the host may move
+# the virtual CPUs between cores that share a cache and cores that do not,
+# which moves every multi-worker number (2x for `big` on the 2-core VMs); the
+# table shows the range each row ran under.
+probe() { # name workers
+    [ "$2" -gt 1 ] && [ -x "$BUILD/bench/corelat" ] || return 0
+    local ns
+    ns=$(timeout 60 "$BUILD/bench/corelat" 20000 2>/dev/null | sed -n 's/^RESULT .* median_ns=\([0-9]*\) .*/\1/p')
+    [ -n "$ns" ] && echo "PROBE $1 $2 $ns" >>"$RAW"
+    return 0
+}
+
 start=$(date +%s)
 for _ in $(seq 1 "$REPS"); do
     while read -r name rest; do
         for w in $WORKER_SETS; do
+            probe "$name" "$w"
             for rt in $RUNTIMES; do
                 rc=0
                 # shellcheck disable=SC2046  # the arguments are a list of numbers
@@ -226,6 +245,14 @@ function human(r) {
     return r >= 1e6 ? sprintf("%.2f M", r / 1e6) : r >= 1e3 ? sprintf("%.1f k", r / 1e3) : sprintf("%d", r)
 }
 /^FAIL / { fail[$2 SUBSEP $3 SUBSEP $4] = 1; next }
+/^PROBE / {
+    pk = $2 SUBSEP $3
+    prev = (pk in probes) ? probes[pk] ";" : ""
+    probes[pk] = prev $4
+    if (!(pk in pmin) || $4 + 0 < pmin[pk]) pmin[pk] = $4 + 0
+    if (!(pk in pmax) || $4 + 0 > pmax[pk]) pmax[pk] = $4 + 0
+    next
+}
 /^RESULT / {
     delete v
     for (i = 2; i <= NF; i++)
@@ -239,11 +266,11 @@ function human(r) {
 }
 END {
     nb = split(order, B, " "); nw = split(wsets, W, " "); nr = split(rts, R, " ")
-    print "date,bench,params,workers,runtime,median_msgs_per_sec,runs_msgs_per_sec,max_rss_kb,casty_over_runtime,failed" > csv
+    print "date,bench,params,workers,runtime,median_msgs_per_sec,runs_msgs_per_sec,max_rss_kb,casty_over_runtime,failed,core_rtt_ns" > csv
     printf "%-11s %-20s %3s |", "bench", "params", "w"
     for (r = 1; r <= nr; r++) printf " %10s", R[r] " msg/s"
     for (r = 2; r <= nr; r++) printf " %8s", "c/" substr(R[r], 1, 2)
-    printf " | %s\n", "max RSS MB (" rts ")"
+    printf " | %s | %s\n", "max RSS MB (" rts ")", "rtt ns"
     for (b = 1; b <= nb; b++) for (w = 1; w <= nw; w++) {
         name = B[b]; wk = W[w]
         for (r = 1; r <= nr; r++) {
@@ -257,13 +284,15 @@ END {
         printf " |"
         for (r = 1; r <= nr; r++) {
             k = R[r] SUBSEP name SUBSEP wk
-            printf " %s%s", ((k in rss) ? sprintf("%.0f", rss[k] / 1024) : "-"), ((r < nr) ? " /" : "\n")
-            printf "%s,%s,\"%s\",%s,%s,%s,%s,%s,%s,%d\n", date, name, ((k in rparams) ? rparams[k] : params[name]), wk, R[r],
+            printf " %s%s", ((k in rss) ? sprintf("%.0f", rss[k] / 1024) : "-"), ((r < nr) ? " /" : "")
+            printf "%s,%s,\"%s\",%s,%s,%s,%s,%s,%s,%d,%s\n", date, name, ((k in rparams) ? rparams[k] : params[name]), wk, R[r],
                 ((med[r] >= 0) ? sprintf("%.0f", med[r]) : ""), ((k in runs) ? runs[k] : ""),
                 ((k in rss) ? rss[k] : ""),
                 ((med[1] > 0 && med[r] > 0) ? sprintf("%.3f", med[1] / med[r]) : ""),
-                ((k in fail) ? 1 : 0) > csv
+                ((k in fail) ? 1 : 0), (((name SUBSEP wk) in probes) ? probes[name SUBSEP wk] : "") > csv
         }
+        pk = name SUBSEP wk
+        printf " | %s\n", (pk in probes) ? (pmin[pk] == pmax[pk] ? pmin[pk] : pmin[pk] "-" pmax[pk]) : "-"
         for (r = 2; r <= nr; r++) {
             k = R[r] SUBSEP name SUBSEP wk
             if ((k in rparams) && rparams[k] != params[name] && !((R[r] SUBSEP name) in noted)) {
@@ -279,6 +308,7 @@ END {
 }' "$RAW"
 echo
 echo "c/xx: casty's median msgs/s over the peer's (above 1: casty is faster); $REPS repetitions each"
+echo "rtt ns: cache-line round trip between CPUs before each repetition of a row (bench/corelat; range)"
 
 # one bar series per runtime, in the order of the table's columns
 PLOTCMD=

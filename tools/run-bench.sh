@@ -6,7 +6,8 @@
 # DIR holds the built benchmark programs (default build/bench; `make bench`
 # passes it). With BENCH names, only those run. Every benchmark runs once with
 # --workers 1 and once with all online CPUs (`nproc`; once only when that is
-# 1). Each RESULT line is printed as it comes, then a table.
+# 1). Each RESULT line is printed as it comes, then a table, then the
+# cache-line round trip between CPUs before and after the runs (bench/corelat).
 #
 # The default sizes take about two minutes in all on a 2-core machine.
 # BENCH_SIZES=quick runs tiny sizes (a smoke test, a few seconds).
@@ -68,7 +69,8 @@ WORKER_SETS=1
 
 RESULTS=$(mktemp)
 OUT=$(mktemp)
-trap 'rm -f "$RESULTS" "$OUT"' EXIT INT TERM
+PROBES=$(mktemp)
+trap 'rm -f "$RESULTS" "$OUT" "$PROBES"' EXIT INT TERM
 failed=0
 
 wanted() {
@@ -80,6 +82,16 @@ wanted() {
     done
     return 1
 }
+
+# The cache-line round trip between CPUs (bench/corelat.c), before and after
+# the runs: on a virtual machine it moves when the host moves the virtual
+# CPUs, and every number at more than one worker with it.
+probe() {
+    [ "$ALL" -gt 1 ] && [ -x "$DIR/corelat" ] || return 0
+    ns=$(timeout 60 "$DIR/corelat" 20000 2>/dev/null | sed -n 's/.* median_ns=\([0-9]*\) .*/\1/p')
+    [ -z "$ns" ] || echo "cache-line round trip between CPUs ($1): $ns ns" >>"$PROBES"
+}
+probe before
 
 for workers in $WORKER_SETS; do
     echo "$SUITE" | while read -r name args; do
@@ -107,6 +119,7 @@ for workers in $WORKER_SETS; do
 done
 
 grep -q '^FAIL' "$RESULTS" && failed=1
+probe after
 
 echo
 awk '
@@ -123,6 +136,7 @@ BEGIN {
     printf "%-11s %-20s %7s %14s %10s\n", "bench", "params", "workers", "msgs/s", "maxrss MB"
     printf "%-11s %-20s %7s %14s %10s\n", "-----", "------", "-------", "------", "---------"
 }' "$RESULTS"
+cat "$PROBES"
 
 if [ "$failed" -ne 0 ]; then
     echo "run-bench: some benchmarks FAILED (see above)" >&2

@@ -28,6 +28,15 @@ fib 32"}
 RUNTIMES=${SCALING_RUNTIMES:-casty}
 GO_BENCH=${GO_BENCH:-build/peers/go-bench}
 rate() { sed -n 's/.*msgs_per_sec=\([0-9]*\).*/\1/p' | head -1; }
+# The cache-line round trip between CPUs (bench/corelat.c), before and after:
+# on a virtual machine it moves when the host moves the virtual CPUs, and
+# every multi-worker number with it.
+probe() {
+    [ -x "$DIR/corelat" ] || return 0
+    ns=$(timeout 60 "$DIR/corelat" 20000 2>/dev/null | sed -n 's/.* median_ns=\([0-9]*\) .*/\1/p')
+    [ -z "$ns" ] || echo "cache-line round trip between CPUs ($1): $ns ns (median over CPU 0's pairs)"
+}
+probe before
 printf '%-10s %-22s %-6s %8s %14s %10s\n' bench params lang workers msgs/s efficiency
 echo "$SPECS" | while read -r name args; do
     [ -n "$name" ] || continue
@@ -51,3 +60,4 @@ echo "$SPECS" | while read -r name args; do
         done
     done
 done
+probe after
