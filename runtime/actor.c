@@ -424,6 +424,10 @@ static void set_current(struct cell *c, struct casty_behavior *b)
 
 static const casty_lifecycle_t *hooks_of(const struct cell *c)
 {
+    /* Hooks come only in a wrapper: no call for a plain initial behavior. */
+    if (c->initial == NULL ||
+        (c->initial->kind != BEH_LIFECYCLE && c->initial->kind != BEH_SUPERVISE))
+        return NULL;
     const struct wrapped_lifecycle *l = casty__behavior_find(c->initial, BEH_LIFECYCLE);
     return l ? &l->hooks : NULL;
 }

@@ -383,6 +383,15 @@ const void *casty__behavior_find(const struct casty_behavior *b, uint8_t kind)
 
 void casty_behavior_free(casty_behavior_t *b)
 {
+    /* The common case first: a pooled receive behavior that owns nothing,
+     * back on this thread's list while it has room. */
+    if (b && b->kind == BEH_RECEIVE && b->pooled && b->drop == NULL && beh_keyed) {
+        uint32_t c = b->pooled - 1u;
+        if (beh_cache[c].count < BEH_CACHE_MAX) {
+            list_push(&beh_cache[c], (struct beh_free *)(void *)b, c);
+            return;
+        }
+    }
     while (b && !b->is_static) {
         struct casty_behavior *inner = NULL;
         if (b->kind == BEH_SUPERVISE)

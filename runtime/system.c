@@ -552,8 +552,12 @@ static casty_behavior_t *apply_config(struct casty_system *sys, casty_behavior_t
     return behavior;
 }
 
-static int spawn_cell(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
-                      const char *name, const casty_spawn_options_t *options, casty_ref_t *out);
+static inline __attribute__((always_inline)) int spawn_cell(struct casty_system *sys,
+                                                           struct cell *parent,
+                                                           casty_behavior_t *behavior,
+                                                           const char *name,
+                                                           const casty_spawn_options_t *options,
+                                                           casty_ref_t *out);
 
 int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
                     const char *name, const casty_spawn_options_t *options, casty_ref_t *out)
@@ -576,8 +580,14 @@ int casty__spawn_internal(struct casty_system *sys, casty_behavior_t *behavior, 
     return spawn_cell(sys, NULL, behavior, name, NULL, out);
 }
 
-static int spawn_cell(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
-                      const char *name, const casty_spawn_options_t *options, casty_ref_t *out)
+/* Inline in its two callers: a spawn from a handler (casty__spawn_in) is
+ * otherwise three calls deep, each with its prologue. */
+static inline __attribute__((always_inline)) int spawn_cell(struct casty_system *sys,
+                                                           struct cell *parent,
+                                                           casty_behavior_t *behavior,
+                                                           const char *name,
+                                                           const casty_spawn_options_t *options,
+                                                           casty_ref_t *out)
 {
     int rc = CASTY_EINVAL;
     if (out)
