@@ -381,17 +381,9 @@ const void *casty__behavior_find(const struct casty_behavior *b, uint8_t kind)
     return NULL;
 }
 
-void casty_behavior_free(casty_behavior_t *b)
+/* casty_behavior_free's general case: wrappers, drops, full caches. */
+__attribute__((noinline)) static void behavior_free_any(struct casty_behavior *b)
 {
-    /* The common case first: a pooled receive behavior that owns nothing,
-     * back on this thread's list while it has room. */
-    if (b && b->kind == BEH_RECEIVE && b->pooled && b->drop == NULL && beh_keyed) {
-        uint32_t c = b->pooled - 1u;
-        if (beh_cache[c].count < BEH_CACHE_MAX) {
-            list_push(&beh_cache[c], (struct beh_free *)(void *)b, c);
-            return;
-        }
-    }
     while (b && !b->is_static) {
         struct casty_behavior *inner = NULL;
         if (b->kind == BEH_SUPERVISE)
@@ -403,6 +395,21 @@ void casty_behavior_free(casty_behavior_t *b)
         behavior_release(b);
         b = inner;
     }
+}
+
+void casty_behavior_free(casty_behavior_t *b)
+{
+    /* The common case without the general loop's frame: a pooled receive
+     * behavior that owns nothing, back on this thread's list while it has
+     * room. */
+    if (b && b->kind == BEH_RECEIVE && b->pooled && b->drop == NULL && beh_keyed) {
+        uint32_t c = b->pooled - 1u;
+        if (beh_cache[c].count < BEH_CACHE_MAX) {
+            list_push(&beh_cache[c], (struct beh_free *)(void *)b, c);
+            return;
+        }
+    }
+    behavior_free_any(b);
 }
 
 /* The behavior an actor starts with, given its initial behavior (which the
