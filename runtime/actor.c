@@ -789,18 +789,6 @@ static void start_actor(struct worker *w, struct cell *c, const struct sys_start
     apply_next(w, c, casty__behavior_instantiate(c->initial), NULL);
 }
 
-/* Starts a freshly spawned actor from its spawner's worker, without the
- * START system message, where that does what the message would: a plain
- * receive behavior (setup and wrappers run user code, which belongs on the
- * child's own run) in a running system. The spawner claims the child's
- * schedule (mailbox.h), so it is the child's only consumer while it sets
- * the consumer-owned fields, and lets the schedule go as a run ends. The
- * running copy of the behavior is left to the child's first message
- * (first_message_b, below), on the worker that will use and free it. A spawn then costs no system node, no push and
- * pop of it and no run that only starts the child. Returns false, having
- * changed nothing, when the START message must be sent instead: another
- * behavior, the system stopping, or the claim lost to the sender of a
- * stale system message (the slot's previous actor's) holding the schedule. */
 /* The behavior of an actor started by casty__start_spawned until its first
  * message: makes the running copy of the initial behavior (what START's
  * run would have done), then hands it the message. Static, so that
@@ -822,6 +810,19 @@ static casty_behavior_t *first_message(casty_ctx_t *ctx, const casty_msg_t *msg,
 static struct casty_behavior first_message_b = {
     .kind = BEH_RECEIVE, .is_static = 1, .fn.receive = first_message};
 
+/* Starts a freshly spawned actor from its spawner's worker, without the
+ * START system message, where that does what the message would: a plain
+ * receive behavior (setup and wrappers run user code, which belongs on the
+ * child's own run) in a running system. The spawner claims the child's
+ * schedule (mailbox.h), so it is the child's only consumer while it sets
+ * the consumer-owned fields, and lets the schedule go as a run ends. The
+ * running copy of the behavior is left to the child's first message
+ * (first_message_b, above), on the worker that will use and free it. A
+ * spawn then costs no system node, no push and pop of it and no run that
+ * only starts the child. Returns false, having changed nothing, when the
+ * START message must be sent instead: another behavior, the system
+ * stopping, or the claim lost to the sender of a stale system message (the
+ * slot's previous actor's) holding the schedule. */
 bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavior *b, uint32_t gen)
 {
     struct casty_system *sys = w->sys;
@@ -833,9 +834,9 @@ bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavio
     c->behavior = &first_message_b;
     casty_actor_started_t ev = {.ref = self_ref(c)};
     casty__publish(sys, &casty_actor_started_t_type, &ev);
-    /* As a run ends (casty__run_actor): a system message pushed while we
-     * held the schedule (a stop from the parent, a stale one) needs a run. */
-    if (mbox_has_sys(c) || !mbox_try_idle(c, w) || (mbox_has_sys(c) && mbox_claim(c)))
+    /* A system message pushed while we held the schedule (a stop from the
+     * parent, a stale one) needs a run. */
+    if (mbox_keep_schedule(c, w))
         casty__schedule_on(w, c);
     return true;
 }
@@ -1190,12 +1191,6 @@ again:
             goto again;
         return;
     }
-    if (budget == 0 || w->overflowed || mbox_has_sys(c) || !mbox_try_idle(c, w)) {
-        casty__schedule_requeue(w, c);
-        return;
-    }
-    /* Idle now; a system message pushed just before may have found us
-     * still scheduled (see mailbox.h): take the schedule back for it. */
-    if (mbox_has_sys(c) && mbox_claim(c))
+    if (budget == 0 || w->overflowed || mbox_keep_schedule(c, w))
         casty__schedule_requeue(w, c);
 }
