@@ -311,6 +311,23 @@ static inline size_t jh_count_files(const char *dir, const char *prefix)
     return n;
 }
 
+/* Finished snapshot files in dir ("snap-....snap"; a save in flight is a
+ * "snap-....tmp" until its rename). */
+static inline size_t jh_count_snapshots(const char *dir)
+{
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        n += strncmp(e->d_name, "snap-", 5) == 0 && len > 10 &&
+             strcmp(e->d_name + len - 5, ".snap") == 0;
+    }
+    closedir(d);
+    return n;
+}
+
 static inline casty_journal_t *jh_open(casty_system_t *sys, const char *dir, uint64_t segment_bytes)
 {
     casty_file_journal_options_t opts = {.segment_bytes = segment_bytes};

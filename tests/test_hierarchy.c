@@ -547,23 +547,34 @@ static casty_behavior_t *short_lived(casty_ctx_t *ctx, const casty_msg_t *msg, v
     return casty_stopped();
 }
 
+/* Lookups the test thread has made (atomic), and the number of children the
+ * churn spawned in all, set when it ends (atomic; 0 while it goes on). The
+ * churn goes on until both it has spawned CHURN_MIN children and the test
+ * has looked the anchor up CHURN_LOOKUPS times, so that the two overlap
+ * however fast spawning is and however late the test thread gets a core. */
+enum { CHURN_MIN = 20000, CHURN_LOOKUPS = 1000 };
+static uint64_t churn_lookups;
+static uint64_t churn_total;
+
 static casty_behavior_t *churn_parent(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
-    uint32_t *left = state;
+    uint64_t *spawned = state;
     if (!casty_msg_is(msg, churn_more))
         return casty_unhandled();
-    if (*left == UINT32_MAX) { /* first message: the named child */
+    if (*spawned == UINT64_MAX) { /* first message: the named child */
         casty_ref_t anchor;
         cr_assert_eq(casty_ctx_spawn(ctx, casty_receive(sink, NULL, 0), "anchor", NULL, &anchor), 0);
-        *left = 20000;
+        *spawned = 0;
     }
-    for (int i = 0; i < 100 && *left > 0; i++, (*left)--) {
+    for (int i = 0; i < 100; i++, (*spawned)++) {
         casty_ref_t kid;
         cr_assert_eq(casty_ctx_spawn(ctx, casty_receive(short_lived, NULL, 0), NULL, NULL, &kid), 0);
         cr_assert_eq(casty_tell(kid, &quit_sig_type, NULL), 0);
     }
-    if (*left > 0)
+    if (*spawned < CHURN_MIN || __atomic_load_n(&churn_lookups, __ATOMIC_RELAXED) < CHURN_LOOKUPS)
         cr_assert_eq(casty_tell(casty_ctx_self(ctx), &churn_more_type, NULL), 0);
+    else
+        __atomic_store_n(&churn_total, *spawned, __ATOMIC_RELEASE);
     return casty_same();
 }
 
@@ -574,7 +585,10 @@ Test(hierarchy, anonymous_children_churn_while_named_ones_are_looked_up, .timeou
     cfg.workers = 2;
     casty_system_t *sys;
     cr_assert_eq(casty_system_create(&cfg, &sys), 0);
-    uint32_t start = UINT32_MAX;
+    churned.count = 0;
+    __atomic_store_n(&churn_lookups, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&churn_total, 0, __ATOMIC_RELAXED);
+    uint64_t start = UINT64_MAX;
     casty_ref_t p;
     cr_assert_eq(casty_spawn(sys, casty_receive(churn_parent, &start, sizeof start), "churner",
                              NULL, &p),
@@ -582,17 +596,18 @@ Test(hierarchy, anonymous_children_churn_while_named_ones_are_looked_up, .timeou
     cr_assert_eq(casty_tell(p, &churn_more_type, NULL), 0);
     casty_ref_t anchor = CASTY_REF_NONE, r;
     uint64_t deadline = now_ns() + 60000000000ull;
-    uint64_t lookups = 0;
-    while (latch_get(&churned) < 20000 && now_ns() < deadline) {
+    while (__atomic_load_n(&churn_total, __ATOMIC_ACQUIRE) == 0 && now_ns() < deadline) {
         if (casty_lookup(sys, "/churner/anchor", &r) == 0) {
             if (casty_ref_is_none(anchor))
                 anchor = r;
             cr_assert(casty_ref_eq(r, anchor), "the anchor changed under the churn");
-            lookups++;
+            __atomic_add_fetch(&churn_lookups, 1, __ATOMIC_RELAXED);
         }
     }
-    cr_assert_eq(latch_wait(&churned, 20000, 60000), 20000);
-    cr_assert_gt(lookups, 0);
+    uint64_t total = __atomic_load_n(&churn_total, __ATOMIC_ACQUIRE);
+    cr_assert_geq(total, CHURN_MIN, "the churn did not end within 60 s");
+    cr_assert_geq(__atomic_load_n(&churn_lookups, __ATOMIC_RELAXED), CHURN_LOOKUPS);
+    cr_assert_eq(latch_wait(&churned, total, 60000), total);
     cr_assert_eq(casty_lookup(sys, "/churner/anchor", &r), 0);
     cr_assert(casty_ref_eq(r, anchor));
     cr_assert_eq(casty_system_shutdown(sys), 0);
