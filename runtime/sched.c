@@ -457,8 +457,9 @@ static struct cell *find_local_work(struct worker *w)
      * that then searched and parked would strand its overflow list, which
      * only it can reach and no other worker's search or park sees (all
      * workers parked with actors queued: the stress test's 10^7 hops hung
-     * about once in 20-50 runs beside another test). Each round moves at
-     * least one actor from the list into the ring, or takes one. */
+     * about once in 20-50 runs beside another test). A round after a failed
+     * pop finds the ring empty, so it moves actors from the list (or the
+     * list is empty and the loop ends). */
     for (;;) {
         if (w->over_head != NULL && ring_len(w) <= RING_SIZE / 2)
             overflow_refill(w);
