@@ -298,34 +298,33 @@ static inline void jh_rmdir(const char *dir)
     rmdir(dir);
 }
 
-/* Number of files in dir whose names start with prefix. */
-static inline size_t jh_count_files(const char *dir, const char *prefix)
+/* Files in dir whose names start with prefix and end with suffix. */
+static inline size_t jh_count_named(const char *dir, const char *prefix, const char *suffix)
 {
     DIR *d = opendir(dir);
     cr_assert_not_null(d);
-    size_t n = 0;
+    size_t n = 0, plen = strlen(prefix), slen = strlen(suffix);
     struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        n += len >= plen + slen && strncmp(e->d_name, prefix, plen) == 0 &&
+             strcmp(e->d_name + len - slen, suffix) == 0;
+    }
     closedir(d);
     return n;
 }
 
-/* Finished snapshot files in dir ("snap-....snap"; a save in flight is a
+/* Number of files in dir whose names start with prefix. */
+static inline size_t jh_count_files(const char *dir, const char *prefix)
+{
+    return jh_count_named(dir, prefix, "");
+}
+
+/* Finished snapshot files ("snap-....snap"; a save in flight is a
  * "snap-....tmp" until its rename). */
 static inline size_t jh_count_snapshots(const char *dir)
 {
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d);
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        n += strncmp(e->d_name, "snap-", 5) == 0 && len > 10 &&
-             strcmp(e->d_name + len - 5, ".snap") == 0;
-    }
-    closedir(d);
-    return n;
+    return jh_count_named(dir, "snap-", ".snap");
 }
 
 static inline casty_journal_t *jh_open(casty_system_t *sys, const char *dir, uint64_t segment_bytes)
