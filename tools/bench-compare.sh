@@ -191,9 +191,9 @@ args_for() { # runtime rest-of-line
 # which moves every multi-worker number (2x for `big` on the 2-core VMs); the
 # table shows the range each row ran under.
 probe() { # name workers
-    [ "$2" -gt 1 ] && [ -x "$BUILD/bench/corelat" ] || return 0
+    [ "$2" -gt 1 ] || return 0
     local ns
-    ns=$(timeout 60 "$BUILD/bench/corelat" 20000 2>/dev/null | sed -n 's/^RESULT .* median_ns=\([0-9]*\) .*/\1/p')
+    ns=$(tools/core-rtt.sh "$BUILD/bench")
     [ -n "$ns" ] && echo "PROBE $1 $2 $ns" >>"$RAW"
     return 0
 }

@@ -87,8 +87,8 @@ wanted() {
 # the runs: on a virtual machine it moves when the host moves the virtual
 # CPUs, and every number at more than one worker with it.
 probe() {
-    [ "$ALL" -gt 1 ] && [ -x "$DIR/corelat" ] || return 0
-    ns=$(timeout 60 "$DIR/corelat" 20000 2>/dev/null | sed -n 's/.* median_ns=\([0-9]*\) .*/\1/p')
+    [ "$ALL" -gt 1 ] || return 0
+    ns=$("$(dirname "$0")/core-rtt.sh" "$DIR")
     [ -z "$ns" ] || echo "cache-line round trip between CPUs ($1): $ns ns" >>"$PROBES"
 }
 probe before

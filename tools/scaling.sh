@@ -32,8 +32,7 @@ rate() { sed -n 's/.*msgs_per_sec=\([0-9]*\).*/\1/p' | head -1; }
 # on a virtual machine it moves when the host moves the virtual CPUs, and
 # every multi-worker number with it.
 probe() {
-    [ -x "$DIR/corelat" ] || return 0
-    ns=$(timeout 60 "$DIR/corelat" 20000 2>/dev/null | sed -n 's/.* median_ns=\([0-9]*\) .*/\1/p')
+    ns=$("$(dirname "$0")/core-rtt.sh" "$DIR")
     [ -z "$ns" ] || echo "cache-line round trip between CPUs ($1): $ns ns (median over CPU 0's pairs)"
 }
 probe before
