@@ -86,6 +86,37 @@ out:
     return rc;
 }
 
+/* Pops up to max cells into out with one CAS; returns how many. The walk
+ * down the chain reads next_free of cells that another thread may pop and
+ * push again meanwhile (relaxed atomic reads): any pop or push between the
+ * load of the top and the CAS changes the tag, the CAS fails, and the walk
+ * starts again; without one, the chain below the top is what was walked
+ * (a cell's next_free changes only while it is off the stack). */
+static uint32_t free_pop_many(struct casty_system *sys, struct cell **out, uint32_t max)
+{
+    uint64_t top = load_acquire(&sys->free_top);
+    for (;;) {
+        uint32_t n = 0, slot = (uint32_t)top;
+        while (n < max && slot != SLOT_NONE) {
+            struct cell *c = casty__cell_lookup(sys, slot);
+            if (c == NULL)
+                break; /* a stale link: walk again */
+            out[n++] = c;
+            slot = load_relaxed(&c->next_free);
+        }
+        if (n == 0)
+            return 0;
+        if (n < max && slot != SLOT_NONE) {
+            top = load_acquire(&sys->free_top);
+            continue;
+        }
+        uint64_t next = ((top >> 32) + 1) << 32 | slot;
+        /* Full barrier: acquires what the pushers wrote to the cells. */
+        if (ck_pr_cas_64_value(&sys->free_top, top, next, &top))
+            return n;
+    }
+}
+
 /* Pushes the cells slots[0..n-1] (n >= 1) with one CAS. */
 static void free_push_many(struct casty_system *sys, struct cell **slots, uint32_t n)
 {
@@ -119,14 +150,10 @@ int casty__cell_alloc(struct casty_system *sys, struct cell **out)
 {
     struct worker *w = slot_cache_owner(sys);
     if (w) {
-        /* Empty: refill half the cache at once, so that the pops find
-         * free_top's line still in this core's cache and the next spawns
-         * touch nothing shared. */
-        if (w->nslots == 0) {
-            struct cell *c;
-            while (w->nslots < SLOT_CACHE / 2 && (c = free_pop(sys)) != NULL)
-                w->slots[w->nslots++] = c;
-        }
+        /* Empty: refill half the cache at once, with one CAS, so that the
+         * next spawns touch nothing shared. */
+        if (w->nslots == 0)
+            w->nslots = free_pop_many(sys, w->slots, SLOT_CACHE / 2);
         if (w->nslots > 0) {
             *out = w->slots[--w->nslots];
             return 0;

@@ -314,7 +314,7 @@ struct worker {
     uint32_t over_len;
     uint32_t over_run; /* actors added to the overflow list during this run */
     int64_t live;      /* atomic: written by the owner, summed by others (sys->live) */
-    uint64_t spawned;  /* atomic: likewise */
+    uint64_t spawned;  /* atomic: written by the owner only (a plain add), summed by others */
     uint32_t ended_parent; /* slot of the parent `ended` is for (actor.c) */
     uint32_t ended_runs;   /* actor runs since `ended` got its first child */
     struct sys_children ended; /* stopped children not yet reported */

@@ -471,9 +471,22 @@ int64_t casty__live_count(const struct casty_system *sys)
 static void count_spawned(struct casty_system *sys)
 {
     struct worker *w = casty__tls_worker;
-    uint64_t *spawned = w && w->sys == sys ? &w->spawned : &sys->spawned;
-    __atomic_fetch_add(my_live(sys), 1, __ATOMIC_SEQ_CST);
-    __atomic_fetch_add(spawned, 1, __ATOMIC_RELAXED);
+    if (w && w->sys == sys) {
+        /* Only the owner writes its counters (others only sum them): a
+         * plain add and an atomic store each, not two locked adds per
+         * spawn. An increment needs no full barrier: the sequentially
+         * consistent pairs are a stopper's decrement against its load of
+         * the state and shutdown's store of the state against its sum
+         * (casty__actor_stopped); an increment cannot bring the sum to
+         * zero, and it happens before this actor's own decrement, which
+         * is a locked operation on this line or is ordered after it by
+         * the message that moved the actor to another worker. */
+        store_relaxed(&w->live, load_relaxed(&w->live) + 1);
+        store_relaxed(&w->spawned, load_relaxed(&w->spawned) + 1);
+        return;
+    }
+    __atomic_fetch_add(&sys->live, 1, __ATOMIC_SEQ_CST);
+    __atomic_fetch_add(&sys->spawned, 1, __ATOMIC_RELAXED);
 }
 
 /* Counts an actor as stopped; wakes shutdown when it was the last. */

@@ -571,6 +571,59 @@ Test(stress_sched, worker_spawns_count_and_reuse_slots_exactly, .timeout = 300)
     cr_assert_eq(latch_get(&sw_poked), children, "a stale poke reached a new incarnation");
 }
 
+/* ---- free cells shared by workers and outside threads ----------------------------------
+ * Four spawners (on two workers) take free cells half a cache at a time
+ * (one CAS for a chain of them), their children's cells come back from
+ * both workers and go to the shared stack when a cache is full or its
+ * worker parks, and two outside threads pop and push single cells at the
+ * same time. A cell handed out twice makes two live actors share a slot:
+ * the first one's poke becomes a dead letter (the counts below fail) or
+ * reaches the wrong incarnation. */
+#define FS_SPAWNERS 4
+
+Test(stress_sched, free_cells_shared_by_workers_and_outside_threads, .timeout = 300)
+{
+    uint32_t rounds = (uint32_t)(200 / stress_scale()) + 2;
+    uint32_t per = (uint32_t)(50000 / stress_scale());
+    sw_poked.count = 0;
+    sw_dead.count = 0;
+    poked.count = 0; /* (the TSan build runs every test in one process) */
+    casty_system_t *sys = system_with_workers(2);
+    cr_assert_eq(casty_subscribe(sys, &casty_dead_letter_t_type, sw_count_dead, NULL), 0);
+    struct sw_state *st0 = calloc(1, sizeof *st0);
+    cr_assert_not_null(st0);
+    st0->rounds_left = rounds;
+    casty_ref_t spawners[FS_SPAWNERS];
+    for (int i = 0; i < FS_SPAWNERS; i++)
+        cr_assert_eq(casty_spawn(sys, casty_receive(sw_spawner, st0, sizeof *st0), NULL, NULL,
+                                 &spawners[i]),
+                     0);
+    free(st0);
+    struct churn_arg a = {sys, per};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, churner, &a);
+    for (int i = 0; i < FS_SPAWNERS; i++)
+        cr_assert_eq(casty_tell(spawners[i], &sw_round_type, NULL), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    uint64_t children = (uint64_t)FS_SPAWNERS * rounds * SW_CHILDREN;
+    /* Stale pokes: the spawners' to their previous round's children, and
+     * each churner's second poke. */
+    uint64_t stale = (uint64_t)FS_SPAWNERS * (rounds - 1) * SW_CHILDREN + 2ull * per;
+    cr_assert_eq(latch_wait(&sw_poked, children, 120000), children);
+    cr_assert_eq(latch_wait(&poked, 2ull * per, 120000), 2ull * per);
+    cr_assert_eq(latch_wait(&sw_dead, stale, 120000), stale);
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(st.actors_spawned, FS_SPAWNERS + children + 2ull * per);
+    cr_assert_eq(st.unhandled, 0);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(latch_get(&sw_poked), children, "a stale poke reached a new incarnation");
+    cr_assert_eq(latch_get(&poked), 2ull * per, "a stale poke reached a new incarnation");
+    cr_assert_eq(latch_get(&sw_dead), stale);
+}
+
 /* ---- the LIFO slot does not starve the ring ------------------------------------------
  * On one worker, a pair bounces a ball for ever through the LIFO slot (each
  * wakes the other). On its first turn the pair's first actor also pokes a
