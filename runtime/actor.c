@@ -834,11 +834,31 @@ bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavio
     c->behavior = &first_message_b;
     casty_actor_started_t ev = {.ref = self_ref(c)};
     casty__publish(sys, &casty_actor_started_t_type, &ev);
-    /* A system message pushed while we held the schedule (a stop from the
-     * parent, a stale one) needs a run. */
+    /* The schedule stays with this worker until the spawner's next spawn
+     * or the end of its run (casty__release_held): a spawner that tells the
+     * child at once, the common case, leaves a message there, and the
+     * child is then queued without a CAS, where letting it go now would
+     * take a CAS to idle and the message's push would queue it anyway.
+     * The child starts at most one wake-up later than it would have: a
+     * queued child waits in this worker's LIFO slot, which only this
+     * worker takes from, until the next wake-up moves it to the ring or
+     * the run ends. Messages that other threads push meanwhile wait for
+     * the release too (at most the rest of the spawner's handler). */
+    if (w->held != NULL)
+        casty__release_held(w);
+    w->held = c;
+    return true;
+}
+
+/* Lets the held child's schedule go (after each run in worker_main; at the
+ * spawner's next spawn): the child is queued when a message or a system
+ * message arrived meanwhile (no CAS then), made idle otherwise. */
+void casty__release_held(struct worker *w)
+{
+    struct cell *c = w->held;
+    w->held = NULL;
     if (mbox_keep_schedule(c, w))
         casty__schedule_on(w, c);
-    return true;
 }
 
 /* ---- children's ends, reported in batches ---------------------------------------------------

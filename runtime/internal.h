@@ -315,6 +315,7 @@ struct worker {
     uint32_t over_run; /* actors added to the overflow list during this run */
     int64_t live;      /* atomic: written by the owner, summed by others (sys->live) */
     uint64_t spawned;  /* atomic: written by the owner only (a plain add), summed by others */
+    struct cell *held;     /* a child started here whose schedule this worker holds (actor.c) */
     uint32_t ended_parent; /* slot of the parent `ended` is for (actor.c) */
     uint32_t ended_runs;   /* actor runs since `ended` got its first child */
     struct sys_children ended; /* stopped children not yet reported */
@@ -513,6 +514,7 @@ void casty__run_actor(struct worker *w, struct cell *c);
 void casty__children_report(struct worker *w); /* sends w's batch of stopped children */
 bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavior *b,
                           uint32_t gen);
+void casty__release_held(struct worker *w);
 struct cell_ext *casty__cell_ext(struct cell *c);
 int casty__deliver_timer(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
                          const void *value, uint64_t token);

@@ -546,6 +546,8 @@ static void *worker_main(void *arg)
         saw_work = false;
         w->over_run = 0;
         casty__run_actor(w, c);
+        if (w->held != NULL)
+            casty__release_held(w);
         if (w->ended.count > 0 && ++w->ended_runs >= CHILD_BATCH_RUNS)
             casty__children_report(w);
     }
