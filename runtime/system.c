@@ -421,13 +421,19 @@ int casty_system_shutdown(casty_system_t *sys)
     /* No timer fires once this returns (each arg_free has run). */
     casty__timers_close(sys->timers);
     /* Stop every top-level actor (each stops its subtree first); re-send to
-     * stragglers (spawned concurrently with the state change) until none is
-     * left. */
+     * stragglers (spawned concurrently with the state change) every 100 ms
+     * until none is left. The last stopper wakes this thread; the waits
+     * still start at a millisecond and double, because a stopper that saw
+     * the system running skips the wake-up (casty__actor_stopped). */
+    uint32_t wait_ms = 1, since_stop_all_ms = 100;
     while (casty__live_count(sys) != 0) {
-        stop_all(sys);
+        if (since_stop_all_ms >= 100) {
+            stop_all(sys);
+            since_stop_all_ms = 0;
+        }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
+        ts.tv_nsec += (long)wait_ms * 1000 * 1000;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
@@ -436,6 +442,8 @@ int casty_system_shutdown(casty_system_t *sys)
         if (casty__live_count(sys) != 0)
             pthread_cond_timedwait(&sys->live_cond, &sys->live_lock, &ts);
         pthread_mutex_unlock(&sys->live_lock);
+        since_stop_all_ms += wait_ms;
+        wait_ms = wait_ms * 2 > 100 ? 100 : wait_ms * 2;
     }
     registry_remove(sys);
     casty__sched_stop(sys);
@@ -449,17 +457,9 @@ int casty_system_shutdown(casty_system_t *sys)
     return 0;
 }
 
-/* The live count to change from this thread: its worker's own, or the
- * system's for threads outside the pool. */
-static int64_t *my_live(struct casty_system *sys)
-{
-    struct worker *w = casty__tls_worker;
-    return w && w->sys == sys ? &w->live : &sys->live;
-}
-
 /* Actors started and not yet stopped. Sequentially consistent loads: after
- * the sequentially consistent decrement in casty__actor_stopped, the last
- * of several concurrent stoppers sees every other's decrement. */
+ * the decrement and fence in casty__actor_stopped, the last of several
+ * concurrent stoppers sees every other's decrement. */
 int64_t casty__live_count(const struct casty_system *sys)
 {
     int64_t n = __atomic_load_n(&sys->live, __ATOMIC_SEQ_CST);
@@ -474,13 +474,10 @@ static void count_spawned(struct casty_system *sys)
     if (w && w->sys == sys) {
         /* Only the owner writes its counters (others only sum them): a
          * plain add and an atomic store each, not two locked adds per
-         * spawn. An increment needs no full barrier: the sequentially
-         * consistent pairs are a stopper's decrement against its load of
-         * the state and shutdown's store of the state against its sum
-         * (casty__actor_stopped); an increment cannot bring the sum to
-         * zero, and it happens before this actor's own decrement, which
-         * is a locked operation on this line or is ordered after it by
-         * the message that moved the actor to another worker. */
+         * spawn. An increment needs no barrier: it cannot bring the sum to
+         * zero, and it happens before this actor's own decrement (on this
+         * thread, or on another after the messages that moved the actor
+         * there). */
         store_relaxed(&w->live, load_relaxed(&w->live) + 1);
         store_relaxed(&w->spawned, load_relaxed(&w->spawned) + 1);
         return;
@@ -492,8 +489,24 @@ static void count_spawned(struct casty_system *sys)
 /* Counts an actor as stopped; wakes shutdown when it was the last. */
 void casty__actor_stopped(struct casty_system *sys)
 {
-    __atomic_fetch_sub(my_live(sys), 1, __ATOMIC_SEQ_CST);
-    if (load_acquire(&sys->state) != SYS_RUNNING && casty__live_count(sys) == 0) {
+    struct worker *w = casty__tls_worker;
+    int64_t *live = w && w->sys == sys ? &w->live : &sys->live;
+    if (w && w->sys == sys && load_acquire(&sys->state) == SYS_RUNNING) {
+        /* The owner is the one writer of its count: no locked operation
+         * per stop while the system runs. Shutdown stores the state and
+         * then sums; it misses this decrement only if its store comes
+         * after the load above and its sum before the store below lands,
+         * and it sums again after a millisecond (casty_system_shutdown). */
+        store_release(live, load_relaxed(live) - 1);
+        return;
+    }
+    /* Stopping (or a thread outside the pool, which shares sys->live):
+     * sequentially consistent, so that the last of several concurrent
+     * stoppers sees every other's decrement and the sum reach zero. */
+    __atomic_fetch_sub(live, 1, __ATOMIC_SEQ_CST);
+    if (load_acquire(&sys->state) == SYS_RUNNING)
+        return;
+    if (casty__live_count(sys) == 0) {
         pthread_mutex_lock(&sys->live_lock);
         pthread_cond_broadcast(&sys->live_cond);
         pthread_mutex_unlock(&sys->live_lock);
