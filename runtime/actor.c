@@ -882,8 +882,22 @@ void casty__children_report(struct worker *w)
     w->ended_runs = 0;
 }
 
-static void child_ended(struct worker *w, uint32_t parent, const struct cell *c)
+static void child_ended(struct worker *w, uint32_t parent, struct cell *c)
 {
+    /* A parent queued in this worker's LIFO slot (the usual case when the
+     * child's last act was to reply to it: fib) is one whose schedule this
+     * worker holds, since only the owner takes from that slot: the child
+     * is unlinked and its slot freed here, as the parent would on the
+     * report (child_terminated), without the system message. Only for a
+     * parent that is alive: a stopping or restarting one has more to do
+     * when its last child is gone, on its own run. */
+    struct cell *p = w->lifo;
+    if (p != NULL && p->slot == parent && p->status == CELL_ALIVE &&
+        p->gen == load_relaxed(&c->parent_gen)) {
+        casty__child_unlink(w->sys, p, c);
+        casty__cell_free_slot(w->sys, c);
+        return;
+    }
     if (w->ended.count > 0 && w->ended_parent != parent)
         casty__children_report(w);
     w->ended_parent = parent;

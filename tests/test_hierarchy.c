@@ -796,3 +796,118 @@ Test(hierarchy, children_stopped_or_never_told_before_their_first_message_stop_c
     cr_assert_eq(latch_get(&kid_events), KIDS + 1);
     cr_assert_eq(latch_get(&kid_reports), 0, "a stopped kid ran its handler");
 }
+
+/* ---- children that reply to their parent and stop -------------------------------------
+ * A fib tree: each actor spawns two named children ("l", "r"), each child
+ * replies its sum to its parent and stops. The reply queues the parent in
+ * the child's worker's LIFO slot, where that worker unlinks the child and
+ * frees its slot itself (child_ended) instead of reporting it. Each tree's
+ * root is then stopped: its stop finishes only once every child is
+ * unlinked (a child left linked makes it wait for ever), and the exact
+ * counts fail if a slot is freed twice or not at all. */
+CASTY_MESSAGE(fib_compute, uint32_t n; casty_ref_t reply_to;);
+CASTY_MESSAGE(fib_result, uint64_t value;);
+
+struct fib_node {
+    casty_ref_t reply_to;
+    uint32_t results;
+    uint64_t sum;
+    bool stop_after_reply;
+};
+
+static latch_t fib_done = LATCH_INIT;
+static _Atomic uint64_t fib_root_value;
+
+static casty_behavior_t *fib_node_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    struct fib_node *s = state;
+    const fib_compute *c = casty_msg_as(msg, fib_compute);
+    if (c) {
+        s->reply_to = c->reply_to;
+        if (c->n < 2) {
+            cr_assert_eq(CASTY_TELL(c->reply_to, fib_result, .value = c->n), 0);
+            return s->stop_after_reply ? casty_stopped() : casty_same();
+        }
+        static const char *const names[2] = {"l", "r"};
+        for (uint32_t k = 0; k < 2; k++) {
+            struct fib_node child = {.stop_after_reply = true};
+            casty_ref_t ref;
+            cr_assert_eq(casty_ctx_spawn(ctx, casty_receive(fib_node_recv, &child, sizeof child),
+                                         names[k], NULL, &ref),
+                         0);
+            cr_assert_eq(CASTY_TELL(ref, fib_compute, .n = c->n - 1 - k,
+                                    .reply_to = casty_ctx_self(ctx)),
+                         0);
+        }
+        return casty_same();
+    }
+    const fib_result *r = casty_msg_as(msg, fib_result);
+    if (r == NULL)
+        return casty_unhandled();
+    s->sum += r->value;
+    if (++s->results < 2)
+        return casty_same();
+    if (s->stop_after_reply) {
+        cr_assert_eq(CASTY_TELL(s->reply_to, fib_result, .value = s->sum), 0);
+        return casty_stopped();
+    }
+    atomic_store(&fib_root_value, s->sum);
+    latch_add(&fib_done, 1);
+    return casty_same();
+}
+
+static latch_t fib_roots_stopped = LATCH_INIT;
+static void fib_root_post_stop(casty_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    latch_add(&fib_roots_stopped, 1);
+}
+
+static void replying_children_trees(uint32_t workers)
+{
+    enum { N = 14, ROUNDS = 20 };
+    uint64_t fib[N + 2] = {0, 1};
+    for (int i = 2; i < N + 2; i++)
+        fib[i] = fib[i - 1] + fib[i - 2];
+    uint64_t per_tree = 2 * fib[N + 1] - 1; /* actors in the tree of N */
+    fib_done.count = 0;
+    fib_roots_stopped.count = 0;
+    casty_system_t *sys = system_with_workers(workers);
+    casty_lifecycle_t hooks = {.post_stop = fib_root_post_stop};
+    for (uint32_t round = 1; round <= ROUNDS; round++) {
+        struct fib_node st = {.stop_after_reply = false};
+        casty_ref_t r;
+        cr_assert_eq(casty_spawn(sys,
+                                 casty_with_lifecycle(
+                                     casty_receive(fib_node_recv, &st, sizeof st), &hooks),
+                                 NULL, NULL, &r),
+                     0);
+        cr_assert_eq(CASTY_TELL(r, fib_compute, .n = N, .reply_to = CASTY_REF_NONE), 0);
+        cr_assert_eq(latch_wait(&fib_done, round, 10000), round);
+        cr_assert_eq(atomic_load(&fib_root_value), fib[N]);
+        cr_assert_eq(casty_stop(r), 0);
+        cr_assert_eq(latch_wait(&fib_roots_stopped, round, 10000), round,
+                     "round %u: the root never finished stopping (a child left linked?)", round);
+    }
+    casty_system_stats_t s;
+    uint64_t deadline = now_ns() + 10000000000ull;
+    do /* (post_stop runs before the stop is counted) */
+        casty_system_stats(sys, &s);
+    while (s.actors_live != 0 && now_ns() < deadline && sched_yield() == 0);
+    cr_assert_eq(s.actors_live, 0);
+    cr_assert_eq(s.actors_spawned, ROUNDS * per_tree);
+    cr_assert_eq(s.dead_letters, 0);
+    cr_assert_eq(s.unhandled, 0);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+Test(hierarchy, children_that_reply_and_stop_are_unlinked_on_one_worker, .timeout = 120)
+{
+    replying_children_trees(1);
+}
+
+Test(hierarchy, children_that_reply_and_stop_are_unlinked_on_two_workers, .timeout = 120)
+{
+    replying_children_trees(2);
+}
