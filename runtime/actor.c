@@ -749,7 +749,16 @@ static bool terminated_wanted(struct cell *c, const struct casty_msg *m)
 
 static bool has_children(const struct cell *c)
 {
-    return c->first_child != 0 || c->first_anon != 0;
+    return c->first_child != 0 || c->anon_live != 0;
+}
+
+static void stop_child(struct casty_system *sys, uint32_t slot, void *arg)
+{
+    (void)arg;
+    struct cell *child = casty__cell_lookup(sys, slot);
+    struct sys_stop stop = {.gen = load_relaxed(&child->live_gen)};
+    if (stop.gen)
+        casty__send_sys(sys, slot, MSG_SYS_STOP, &stop, sizeof stop);
 }
 
 static void stop_children(struct worker *w, struct cell *c)
@@ -759,15 +768,7 @@ static void stop_children(struct worker *w, struct cell *c)
      * instead of after the batch's next flush (fib: a run per parent). */
     if (w->ended.count > 0 && w->ended_parent == c->slot)
         casty__children_report(w);
-    uint32_t lists[2] = {c->first_child, c->first_anon};
-    for (int i = 0; i < 2; i++)
-        for (uint32_t s = lists[i]; s != 0;) {
-            struct cell *child = casty__cell_lookup(w->sys, s);
-            struct sys_stop stop = {.gen = load_relaxed(&child->live_gen)};
-            if (stop.gen)
-                casty__send_sys(w->sys, s, MSG_SYS_STOP, &stop, sizeof stop);
-            s = child->sib_next;
-        }
+    casty__children_each(w->sys, c, stop_child, NULL);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
@@ -901,7 +902,8 @@ static void child_ended(struct worker *w, uint32_t parent, struct cell *c)
     if (w->ended.count > 0 && w->ended_parent != parent)
         casty__children_report(w);
     w->ended_parent = parent;
-    w->ended.child[w->ended.count++] = (struct sys_child){.slot = c->slot, .gen = c->gen};
+    w->ended.child[w->ended.count++] =
+        (struct sys_child){.slot = c->slot, .anon_index = c->anon_child ? c->anon_index : ANON_NAMED};
     if (w->ended.count == CHILD_BATCH)
         casty__children_report(w);
 }
@@ -1056,9 +1058,8 @@ static void handle_failure(struct worker *w, struct cell *c, int code, const cha
 
 static void child_terminated(struct worker *w, struct cell *c, const struct sys_child *sc)
 {
-    struct cell *child = casty__cell_lookup(w->sys, sc->slot);
-    casty__child_unlink(w->sys, c, child);
-    casty__cell_free_slot(w->sys, child);
+    casty__child_unlink_reported(w->sys, c, sc);
+    casty__cell_free_slot(w->sys, casty__cell_lookup(w->sys, sc->slot));
     if (has_children(c))
         return;
     if (c->status == CELL_STOPPING)

@@ -234,6 +234,7 @@ void casty__cells_destroy(struct casty_system *sys)
                 free(e->watching.refs);
                 free(e->restarts);
                 free(e->timers);
+                free(e->anon);
                 free(e);
             }
         }

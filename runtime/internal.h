@@ -114,9 +114,13 @@ struct sys_watch {
     casty_ref_t watcher;
 };
 
+/* A stopped child, as its worker reports it: its slot and, for an
+ * anonymous child, its index in the parent's table (ANON_NAMED for a named
+ * one), so that the parent unlinks it without touching its cell. */
 struct sys_child {
-    uint32_t slot, gen;
+    uint32_t slot, anon_index;
 };
+#define ANON_NAMED UINT32_MAX
 
 /* Children of one parent that stopped on one worker: a worker reports them
  * to the parent up to CHILD_BATCH to a system message (actor.c); the
@@ -222,7 +226,14 @@ struct cell_ext {
     struct actor_timer *timers;
     uint32_t ntimers, timers_cap;
     uint64_t timer_seq;
+    /* anonymous children (system.c): anon[i] is a child's slot, or
+     * ANON_FREE_BIT | the next free entry's index (ANON_NONE ends the
+     * list); anon_len entries used so far */
+    uint32_t *anon;
+    uint32_t anon_cap, anon_len, anon_free;
 };
+#define ANON_FREE_BIT 0x80000000u /* (slots are below 2^28) */
+#define ANON_NONE 0x7fffffffu
 
 struct cell {
     /* Line 1, the producers' line: `tail` is swapped by every send; the
@@ -239,10 +250,11 @@ struct cell {
     uint32_t alloc_gen;  /* owned by whoever holds the free slot */
     uint32_t next_free;  /* free-slot stack link (atomic) */
     uint32_t parent_slot, parent_gen; /* 0 for top-level; atomic (read by shutdown) */
-    /* children: intrusive lists through the child cells, changed only by
-     * the parent's worker. Named children (first_child) under
-     * sys->names_lock, because lookups walk them; anonymous ones
-     * (first_anon, on the consumer's line) without: nothing else reads them. */
+    /* children, changed only by the parent's worker. Named children: an
+     * intrusive list through the child cells (first_child, sib_next,
+     * sib_prev), under sys->names_lock, because lookups walk them.
+     * Anonymous ones: a table in the parent's cell_ext (anon_live of them
+     * on the consumer's line), without the lock: nothing else reads it. */
     uint32_t first_child, sib_next;
     /* Line 2, the consumer's line: owned by the worker running the actor
      * (sysq is pushed to by senders of system messages, which are rare). */
@@ -252,11 +264,12 @@ struct cell {
     struct casty_behavior *behavior;          /* current */
     struct casty_behavior *initial;           /* template for restart */
     uint32_t gen;        /* consumer-owned: the incarnation running */
-    uint32_t sib_prev;   /* (children lists, as above) */
-    uint32_t first_anon; /* (children lists, as above) */
+    uint32_t sib_prev;   /* (children, as above) */
+    uint32_t anon_live;  /* anonymous children linked (children, as above) */
     uint32_t suspended;  /* atomic: 1 while waiting for children, unscheduled */
+    uint32_t anon_index; /* an anonymous child's entry in its parent's table */
     uint8_t status;
-    uint8_t anon_child;  /* in its parent's first_anon list (set by the parent's worker) */
+    uint8_t anon_child;  /* in its parent's anonymous table (set by the parent's worker) */
 };
 
 static_assert(offsetof(struct cell, stub) == CACHE_LINE && sizeof(struct cell) == 2 * CACHE_LINE,
@@ -555,9 +568,13 @@ void casty__system_release(struct casty_system *sys);
 void casty__actor_stopped(struct casty_system *sys);
 int64_t casty__live_count(const struct casty_system *sys);
 void casty__names_remove(struct casty_system *sys, struct cell *c);
-void casty__child_link(struct casty_system *sys, struct cell *parent, struct cell *child,
-                       bool anonymous);
+int casty__child_link(struct casty_system *sys, struct cell *parent, struct cell *child,
+                      bool anonymous);
 void casty__child_unlink(struct casty_system *sys, struct cell *parent, struct cell *child);
+void casty__child_unlink_reported(struct casty_system *sys, struct cell *parent,
+                                  const struct sys_child *sc);
+void casty__children_each(struct casty_system *sys, struct cell *parent,
+                          void (*fn)(struct casty_system *sys, uint32_t slot, void *arg), void *arg);
 int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
                     const char *name, const casty_spawn_options_t *options, casty_ref_t *out);
 /* A top-level actor of the runtime's own (ask promises, journal actors):

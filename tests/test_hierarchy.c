@@ -911,3 +911,94 @@ Test(hierarchy, children_that_reply_and_stop_are_unlinked_on_two_workers, .timeo
 {
     replying_children_trees(2);
 }
+
+/* ---- many anonymous children: the parent's table ---------------------------------------
+ * A parent spawns more anonymous children than the table keeps when it
+ * empties (ANON_KEEP), so the table grows several times; the test stops
+ * them in a shuffled order (entries freed out of order and reused by the
+ * next round's children), then the parent stops with a second round still
+ * alive: its stop must reach every child in the table and finish only once
+ * all are gone. Exact counts fail on a child reaped twice or never. */
+CASTY_MESSAGE(anon_spawn, uint32_t n;);
+enum { ANON_KIDS = 10000 };
+static casty_ref_t anon_kids[ANON_KIDS];
+static latch_t anon_spawned = LATCH_INIT;
+static latch_t anon_quit = LATCH_INIT;
+static latch_t anon_parent_stopped = LATCH_INIT;
+
+static casty_behavior_t *anon_kid(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    if (!casty_msg_is(msg, quit_sig))
+        return casty_unhandled();
+    latch_add(&anon_quit, 1);
+    return casty_stopped();
+}
+
+static casty_behavior_t *anon_parent(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    const anon_spawn *a = casty_msg_as(msg, anon_spawn);
+    if (a == NULL)
+        return casty_unhandled();
+    for (uint32_t i = 0; i < a->n; i++)
+        cr_assert_eq(casty_ctx_spawn(ctx, casty_receive(anon_kid, NULL, 0), NULL, NULL, &anon_kids[i]),
+                     0);
+    latch_add(&anon_spawned, a->n);
+    return casty_same();
+}
+
+static void anon_parent_post_stop(casty_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    (void)arg;
+    latch_add(&anon_parent_stopped, 1);
+}
+
+Test(hierarchy, anonymous_children_table_grows_reuses_and_stops_them_all, .timeout = 120)
+{
+    anon_spawned.count = anon_quit.count = anon_parent_stopped.count = 0;
+    casty_system_t *sys = system_with_workers(2);
+    casty_lifecycle_t hooks = {.post_stop = anon_parent_post_stop};
+    casty_ref_t parent;
+    cr_assert_eq(casty_spawn(sys, casty_with_lifecycle(casty_receive(anon_parent, NULL, 0), &hooks),
+                             NULL, NULL, &parent),
+                 0);
+    uint32_t order[ANON_KIDS];
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    for (int round = 0; round < 2; round++) {
+        CASTY_TELL(parent, anon_spawn, .n = ANON_KIDS);
+        uint64_t want = (uint64_t)(round + 1) * ANON_KIDS;
+        cr_assert_eq(latch_wait(&anon_spawned, want, 20000), want);
+        for (uint32_t i = 0; i < ANON_KIDS; i++)
+            order[i] = i;
+        for (uint32_t i = ANON_KIDS - 1; i > 0; i--) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            uint32_t j = (uint32_t)(rng % (i + 1)), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        for (uint32_t i = 0; i < ANON_KIDS; i++)
+            cr_assert_eq(casty_tell(anon_kids[order[i]], &quit_sig_type, NULL), 0);
+        cr_assert_eq(latch_wait(&anon_quit, want, 20000), want);
+    }
+    /* A third round stays alive: the parent's stop stops them. */
+    CASTY_TELL(parent, anon_spawn, .n = ANON_KIDS);
+    cr_assert_eq(latch_wait(&anon_spawned, 3ull * ANON_KIDS, 20000), 3ull * ANON_KIDS);
+    cr_assert_eq(casty_stop(parent), 0);
+    cr_assert_eq(latch_wait(&anon_parent_stopped, 1, 20000), 1,
+                 "the parent's stop never finished (a child left in its table?)");
+    casty_system_stats_t s;
+    uint64_t deadline = now_ns() + 10000000000ull;
+    do
+        casty_system_stats(sys, &s);
+    while (s.actors_live != 0 && now_ns() < deadline && sched_yield() == 0);
+    cr_assert_eq(s.actors_live, 0);
+    cr_assert_eq(s.actors_spawned, 1 + 3ull * ANON_KIDS);
+    cr_assert_eq(s.unhandled, 0);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(latch_get(&anon_quit), 2ull * ANON_KIDS, "a child stopped by its parent quit");
+}
