@@ -919,7 +919,9 @@ static void finish_stop(struct worker *w, struct cell *c)
     c->status = CELL_FREE;
     casty_ref_t self = self_ref(c);
     struct cell_ext *e = load_relaxed(&c->ext);
-    if (e) {
+    /* (Only when there is something to clear: the ext's first line is
+     * also where senders read the mailbox bound.) */
+    if (e && (e->watchers.n | e->watching.n | e->nrestarts) != 0) {
         for (uint32_t i = 0; i < e->watchers.n; i++)
             CASTY_TELL(e->watchers.refs[i], casty_terminated_t, .ref = self);
         for (uint32_t i = 0; i < e->watching.n; i++)
