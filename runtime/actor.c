@@ -896,7 +896,7 @@ static void child_ended(struct worker *w, uint32_t parent, struct cell *c)
     if (p != NULL && p->slot == parent && p->status == CELL_ALIVE &&
         p->gen == load_relaxed(&c->parent_gen)) {
         casty__child_unlink(w->sys, p, c);
-        casty__cell_free_slot(w->sys, c);
+        casty__cell_free_slot(w->sys, c->slot);
         return;
     }
     if (w->ended.count > 0 && w->ended_parent != parent)
@@ -939,7 +939,7 @@ static void finish_stop(struct worker *w, struct cell *c)
          * arrives as a system message, which the idle protocol never
          * strands, or its spawner claims the schedule, which it can only
          * once this run has let it go (casty__start_spawned). */
-        casty__cell_free_slot(sys, c);
+        casty__cell_free_slot(sys, c->slot);
     }
     /* Published last: a subscriber that sees it may spawn into the slot. */
     casty_actor_stopped_t ev = {.ref = self};
@@ -1061,7 +1061,7 @@ static void handle_failure(struct worker *w, struct cell *c, int code, const cha
 static void child_terminated(struct worker *w, struct cell *c, const struct sys_child *sc)
 {
     casty__child_unlink_reported(w->sys, c, sc);
-    casty__cell_free_slot(w->sys, casty__cell_lookup(w->sys, sc->slot));
+    casty__cell_free_slot(w->sys, sc->slot);
     if (has_children(c))
         return;
     if (c->status == CELL_STOPPING)

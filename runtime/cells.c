@@ -7,10 +7,18 @@
  * either finds a cell or NULL. Whether a message still reaches the actor is
  * decided by its generation (actor.c).
  *
- * Free slots sit on a lock-free stack indexed by slot number, with a tag in
- * the upper 32 bits of the top word against ABA, and each worker keeps a
- * few of its own in front of it (struct worker's slots). Slot 0 is never
- * used, so a zero ref is never valid. This file does not start or stop actors. */
+ * Free slots are slot numbers on a stack of arrays (one array of CELL_CHUNK
+ * numbers per chunk of cells, so it never runs out of room) under a mutex,
+ * and each worker keeps up to SLOT_CACHE of its own in front of it (struct
+ * worker's slots), taken and given back half a cache at a time: one lock
+ * per 32 spawns or stops on a worker. Nothing here reads or writes a free
+ * cell: a cell is usually freed on the core that ran its actor and reused
+ * on the spawner's, and a stack linked through the cells (this file's
+ * first design) made the spawner's core read each cell's link, a cache
+ * miss after a cache miss (8% of fjcreate's samples at 2 workers) inside
+ * a CAS window that any other push or pop made it retry. Slot 0 is never
+ * used, so a zero ref is never valid. This file does not start or stop
+ * actors. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,52 +28,25 @@
 
 #define SLOT_NONE 0u
 
-static void free_push(struct casty_system *sys, struct cell *c)
+/* The free stack's entry i (free_lock held): block i / CELL_CHUNK exists,
+ * since there are fewer free slots than cells. */
+static uint32_t *free_entry(struct casty_system *sys, uint32_t i)
 {
-    uint64_t top = load_relaxed(&sys->free_top);
-    for (;;) {
-        store_relaxed(&c->next_free, (uint32_t)top);
-        uint64_t next = ((top >> 32) + 1) << 32 | c->slot;
-        /* Full barrier: publishes next_free and everything the releasing
-         * thread wrote to the cell to the next popper. */
-        if (ck_pr_cas_64_value(&sys->free_top, top, next, &top))
-            return;
-    }
+    return &sys->free_slots[i >> CELL_CHUNK_BITS][i & (CELL_CHUNK - 1)];
 }
 
-static struct cell *free_pop(struct casty_system *sys)
+/* Adds a chunk of cells and pushes its slots (free_lock held). */
+static int grow_locked(struct casty_system *sys)
 {
-    uint64_t top = load_acquire(&sys->free_top);
-    for (;;) {
-        uint32_t slot = (uint32_t)top;
-        if (slot == SLOT_NONE)
-            return NULL;
-        struct cell *c = casty__cell_lookup(sys, slot);
-        /* next_free may be stale if another thread popped this slot first;
-         * the tag makes that CAS fail. Relaxed atomic read: it races with a
-         * concurrent push of the same cell by design. */
-        uint32_t next_slot = load_relaxed(&c->next_free);
-        uint64_t next = ((top >> 32) + 1) << 32 | next_slot;
-        if (ck_pr_cas_64_value(&sys->free_top, top, next, &top))
-            return c;
-    }
-}
-
-static int grow(struct casty_system *sys)
-{
-    int rc = 0;
-    pthread_mutex_lock(&sys->grow_lock);
-    if ((uint32_t)load_acquire(&sys->free_top) != SLOT_NONE)
-        goto out; /* another thread grew meanwhile */
     uint32_t chunk = sys->nchunks;
-    if (chunk >= CELL_DIR_SIZE) {
-        rc = CASTY_ENOMEM;
-        goto out;
-    }
+    if (chunk >= CELL_DIR_SIZE)
+        return CASTY_ENOMEM;
     struct cell *base = aligned_alloc(CACHE_LINE, CELL_CHUNK * sizeof(struct cell));
-    if (base == NULL) {
-        rc = CASTY_ENOMEM;
-        goto out;
+    uint32_t *block = malloc(CELL_CHUNK * sizeof *block);
+    if (base == NULL || block == NULL) {
+        free(base);
+        free(block);
+        return CASTY_ENOMEM;
     }
     memset(base, 0, CELL_CHUNK * sizeof(struct cell));
     for (uint32_t i = 0; i < CELL_CHUNK; i++) {
@@ -74,68 +55,65 @@ static int grow(struct casty_system *sys)
         c->slot = (chunk << CELL_CHUNK_BITS) | i;
         mbox_init(c);
     }
+    sys->free_slots[chunk] = block;
     /* Release: the initialised chunk becomes visible to casty__cell_lookup. */
     store_release(&sys->dir[chunk], base);
     store_release(&sys->nchunks, chunk + 1);
+    /* Highest first, so that the lowest slots are taken first. */
     for (uint32_t i = CELL_CHUNK; i-- > 0;) {
         if (base[i].slot != SLOT_NONE)
-            free_push(sys, &base[i]);
+            *free_entry(sys, sys->nfree++) = base[i].slot;
     }
-out:
-    pthread_mutex_unlock(&sys->grow_lock);
-    return rc;
+    return 0;
 }
 
-/* Pops up to max cells into out with one CAS; returns how many. The walk
- * down the chain reads next_free of cells that another thread may pop and
- * push again meanwhile (relaxed atomic reads): any pop or push between the
- * load of the top and the CAS changes the tag, the CAS fails, and the walk
- * starts again; without one, the chain below the top is what was walked
- * (a cell's next_free changes only while it is off the stack). */
-static uint32_t free_pop_many(struct casty_system *sys, struct cell **out, uint32_t max)
+/* Pops up to max free slots into out (most recently freed first), growing
+ * the table when none is left. Returns how many (at least one), or a
+ * negative code. */
+static int free_pop_many(struct casty_system *sys, uint32_t *out, uint32_t max)
 {
-    uint64_t top = load_acquire(&sys->free_top);
-    for (;;) {
-        uint32_t n = 0, slot = (uint32_t)top;
-        while (n < max && slot != SLOT_NONE) {
-            struct cell *c = casty__cell_lookup(sys, slot);
-            if (c == NULL)
-                break; /* a stale link: walk again */
-            out[n++] = c;
-            slot = load_relaxed(&c->next_free);
-        }
-        if (n == 0)
-            return 0;
-        if (n < max && slot != SLOT_NONE) {
-            top = load_acquire(&sys->free_top);
-            continue;
-        }
-        uint64_t next = ((top >> 32) + 1) << 32 | slot;
-        /* Full barrier: acquires what the pushers wrote to the cells. */
-        if (ck_pr_cas_64_value(&sys->free_top, top, next, &top))
-            return n;
+    int rc = 0;
+    pthread_mutex_lock(&sys->free_lock);
+    if (sys->nfree == 0)
+        rc = grow_locked(sys);
+    uint32_t n = rc == 0 ? (max < sys->nfree ? max : sys->nfree) : 0;
+    /* The top n entries, in runs within one array (the stack's order is
+     * of no consequence: a cache takes its last entry first). */
+    for (uint32_t done = 0; done < n;) {
+        uint32_t first = sys->nfree - (n - done), off = first & (CELL_CHUNK - 1);
+        uint32_t run = CELL_CHUNK - off < n - done ? CELL_CHUNK - off : n - done;
+        memcpy(out + done, free_entry(sys, first), run * sizeof *out);
+        done += run;
     }
+    sys->nfree -= n;
+    pthread_mutex_unlock(&sys->free_lock);
+    return rc ? rc : (int)n;
 }
 
-/* Pushes the cells slots[0..n-1] (n >= 1) with one CAS. */
-static void free_push_many(struct casty_system *sys, struct cell **slots, uint32_t n)
+static void free_push_many(struct casty_system *sys, const uint32_t *slots, uint32_t n)
 {
-    for (uint32_t i = 0; i + 1 < n; i++)
-        store_relaxed(&slots[i]->next_free, slots[i + 1]->slot);
-    struct cell *last = slots[n - 1];
-    uint64_t top = load_relaxed(&sys->free_top);
-    for (;;) {
-        store_relaxed(&last->next_free, (uint32_t)top);
-        uint64_t next = ((top >> 32) + 1) << 32 | slots[0]->slot;
-        /* Full barrier, as in free_push. */
-        if (ck_pr_cas_64_value(&sys->free_top, top, next, &top))
-            return;
+    pthread_mutex_lock(&sys->free_lock);
+    for (uint32_t done = 0; done < n;) {
+        uint32_t off = sys->nfree & (CELL_CHUNK - 1);
+        uint32_t run = CELL_CHUNK - off < n - done ? CELL_CHUNK - off : n - done;
+        memcpy(free_entry(sys, sys->nfree), slots + done, run * sizeof *slots);
+        sys->nfree += run;
+        done += run;
     }
+    pthread_mutex_unlock(&sys->free_lock);
+}
+
+/* The cell of a slot from the free stack (a valid one: its chunk was
+ * published before the slot was pushed), without casty__cell_lookup's
+ * checks for forged refs. */
+static inline struct cell *free_cell(struct casty_system *sys, uint32_t slot)
+{
+    return &load_relaxed(&sys->dir[slot >> CELL_CHUNK_BITS])[slot & (CELL_CHUNK - 1)];
 }
 
 /* The calling thread's worker of sys, whose cache of free cells it may use,
  * or NULL. A worker keeps up to SLOT_CACHE free cells of its own: spawning
- * and stopping on many cores would otherwise all take turns at free_top.
+ * and stopping on many cores would otherwise all take turns at free_lock.
  * Reusing the cell this core freed last also finds it in this core's
  * cache. */
 static struct worker *slot_cache_owner(struct casty_system *sys)
@@ -149,44 +127,46 @@ static struct worker *slot_cache_owner(struct casty_system *sys)
 int casty__cell_alloc(struct casty_system *sys, struct cell **out)
 {
     struct worker *w = slot_cache_owner(sys);
-    if (w) {
-        /* Empty: refill half the cache at once, with one CAS, so that the
-         * next spawns touch nothing shared. */
-        if (w->nslots == 0)
-            w->nslots = free_pop_many(sys, w->slots, SLOT_CACHE / 2);
-        if (w->nslots > 0) {
-            *out = w->slots[--w->nslots];
-            return 0;
-        }
-    }
-    for (;;) {
-        struct cell *c = free_pop(sys);
-        if (c) {
-            *out = c;
-            return 0;
-        }
-        int rc = grow(sys);
-        if (rc)
+    uint32_t slot;
+    if (w == NULL) {
+        int rc = free_pop_many(sys, &slot, 1);
+        if (rc < 0)
             return rc;
+        *out = free_cell(sys, slot);
+        return 0;
     }
+    /* Empty: refill half the cache at once, so that the next spawns touch
+     * nothing shared. */
+    if (w->nslots == 0) {
+        int rc = free_pop_many(sys, w->slots, SLOT_CACHE / 2);
+        if (rc < 0)
+            return rc;
+        w->nslots = (uint32_t)rc;
+    }
+    *out = free_cell(sys, w->slots[--w->nslots]);
+    /* The next spawn's cell, likely last written by another core. */
+    if (w->nslots > 0)
+        __builtin_prefetch(free_cell(sys, w->slots[w->nslots - 1]), 1);
+    return 0;
 }
 
-/* Returns a cell's slot for reuse. Called by the worker that stopped it
- * (or by a spawn that failed, on any thread). */
-void casty__cell_free_slot(struct casty_system *sys, struct cell *c)
+/* Returns a slot for reuse, without touching its cell. Called by the worker
+ * that stopped its actor or its parent's (or by a spawn that failed, on any
+ * thread). */
+void casty__cell_free_slot(struct casty_system *sys, uint32_t slot)
 {
     struct worker *w = slot_cache_owner(sys);
     if (w == NULL) {
-        free_push(sys, c);
+        free_push_many(sys, &slot, 1);
         return;
     }
     if (w->nslots == SLOT_CACHE) {
-        /* Full: the older half goes back for other threads, in one CAS. */
+        /* Full: the older half goes back for other threads. */
         free_push_many(sys, w->slots, SLOT_CACHE / 2);
         memmove(w->slots, w->slots + SLOT_CACHE / 2, (SLOT_CACHE / 2) * sizeof w->slots[0]);
         w->nslots = SLOT_CACHE / 2;
     }
-    w->slots[w->nslots++] = c;
+    w->slots[w->nslots++] = slot;
 }
 
 /* Hands all of w's cached free cells back to the shared stack: when w
@@ -241,4 +221,7 @@ void casty__cells_destroy(struct casty_system *sys)
         free(base);
     }
     free(sys->dir);
+    for (uint32_t ch = 0; ch < n; ch++)
+        free(sys->free_slots[ch]);
+    free(sys->free_slots);
 }

@@ -248,7 +248,6 @@ struct cell {
     uint32_t slot;
     uint32_t live_gen;   /* atomic: gen while started and not stopped, else 0 */
     uint32_t alloc_gen;  /* owned by whoever holds the free slot */
-    uint32_t next_free;  /* free-slot stack link (atomic) */
     uint32_t parent_slot, parent_gen; /* 0 for top-level; atomic (read by shutdown) */
     /* children, changed only by the parent's worker. Named children: an
      * intrusive list through the child cells (first_child, sib_next,
@@ -333,7 +332,7 @@ struct worker {
     uint32_t ended_runs;   /* actor runs since `ended` got its first child */
     struct sys_children ended; /* stopped children not yet reported */
     uint32_t nslots;   /* free cells cached by this worker (cells.c) */
-    struct cell *slots[SLOT_CACHE];
+    uint32_t slots[SLOT_CACHE];
     uint64_t rng;
     uint32_t index;
     struct casty_system *sys;
@@ -374,8 +373,9 @@ struct casty_system {
     /* slot table */
     struct cell **dir;         /* CELL_DIR_SIZE chunk pointers, published with release */
     uint32_t nchunks;          /* atomic; chunks allocated */
-    pthread_mutex_t grow_lock;
-    uint64_t free_top;         /* tagged free-slot stack: tag << 32 | slot */
+    pthread_mutex_t free_lock; /* the free-slot stack and growing (cells.c) */
+    uint32_t nfree;            /* free slots on the stack (free_lock) */
+    uint32_t **free_slots;     /* CELL_DIR_SIZE arrays of CELL_CHUNK free slots */
 
     /* injection queue (sends from non-worker threads, spawning fan-outs): an
      * intrusive MPSC queue through cell.next_run (sched.c). Producers
@@ -500,7 +500,7 @@ static inline struct cell *casty__cell_lookup(struct casty_system *sys, uint32_t
     return base ? &base[slot & (CELL_CHUNK - 1)] : NULL;
 }
 int casty__cell_alloc(struct casty_system *sys, struct cell **out);
-void casty__cell_free_slot(struct casty_system *sys, struct cell *c);
+void casty__cell_free_slot(struct casty_system *sys, uint32_t slot);
 void casty__cells_destroy(struct casty_system *sys);
 
 /* sched.c */

@@ -386,8 +386,12 @@ static bool valid_system_name(const char *name)
 
 static void system_free(struct casty_system *sys)
 {
-    if (sys->dir)
+    if (sys->dir && sys->free_slots)
         casty__cells_destroy(sys);
+    else {
+        free(sys->dir);
+        free(sys->free_slots);
+    }
     if (sys->workers) {
         for (uint32_t i = 0; i < sys->nworkers; i++)
             casty__pool_destroy(&sys->workers[i]);
@@ -398,7 +402,7 @@ static void system_free(struct casty_system *sys)
         if (sys->names[i].name != TOMBSTONE)
             free(sys->names[i].name);
     free(sys->names);
-    pthread_mutex_destroy(&sys->grow_lock);
+    pthread_mutex_destroy(&sys->free_lock);
     pthread_mutex_destroy(&sys->inject_lock);
     pthread_mutex_destroy(&sys->idle_lock);
     pthread_mutex_destroy(&sys->names_lock);
@@ -435,7 +439,12 @@ int casty_system_create(const casty_system_config_t *config, casty_system_t **ou
     sys->nworkers = workers ? workers : (uint32_t)(ncpu > 0 ? ncpu : 1);
     sys->throughput = throughput ? throughput : DEFAULT_THROUGHPUT;
     sys->config = config->file;
-    pthread_mutex_init(&sys->grow_lock, NULL);
+    pthread_mutexattr_t adaptive;
+    pthread_mutexattr_init(&adaptive);
+    /* (Held for a copy of 32 numbers: spin a little before sleeping.) */
+    pthread_mutexattr_settype(&adaptive, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&sys->free_lock, &adaptive);
+    pthread_mutexattr_destroy(&adaptive);
     pthread_mutex_init(&sys->inject_lock, NULL);
     casty__inject_init(sys);
     pthread_mutex_init(&sys->idle_lock, NULL);
@@ -450,8 +459,9 @@ int casty_system_create(const casty_system_config_t *config, casty_system_t **ou
 
     int rc = CASTY_ENOMEM;
     sys->dir = calloc(CELL_DIR_SIZE, sizeof(struct cell *));
+    sys->free_slots = calloc(CELL_DIR_SIZE, sizeof(uint32_t *));
     sys->workers = aligned_alloc(CACHE_LINE, sys->nworkers * sizeof(struct worker));
-    if (sys->dir == NULL || sys->workers == NULL)
+    if (sys->dir == NULL || sys->free_slots == NULL || sys->workers == NULL)
         goto fail;
     memset(sys->workers, 0, sys->nworkers * sizeof(struct worker));
     rc = casty__reactor_create(&sys->reactor);
@@ -765,7 +775,7 @@ static inline __attribute__((always_inline)) int spawn_cell(struct casty_system 
 fail_name:
     casty__names_remove(sys, c);
 fail_slot:
-    casty__cell_free_slot(sys, c);
+    casty__cell_free_slot(sys, c->slot);
 fail_behavior:
     casty_behavior_free(behavior);
     return rc;

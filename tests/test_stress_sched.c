@@ -572,11 +572,10 @@ Test(stress_sched, worker_spawns_count_and_reuse_slots_exactly, .timeout = 300)
 }
 
 /* ---- free cells shared by workers and outside threads ----------------------------------
- * Four spawners (on two workers) take free cells half a cache at a time
- * (one CAS for a chain of them), their children's cells come back from
- * both workers and go to the shared stack when a cache is full or its
- * worker parks, and two outside threads pop and push single cells at the
- * same time. A cell handed out twice makes two live actors share a slot:
+ * Four spawners (on two workers) take free cells half a cache at a time,
+ * their children's cells come back from both workers and go to the shared
+ * stack when a cache is full or its worker parks, and two outside threads
+ * take and give back single cells at the same time. A cell handed out twice makes two live actors share a slot:
  * the first one's poke becomes a dead letter (the counts below fail) or
  * reaches the wrong incarnation. */
 #define FS_SPAWNERS 4
