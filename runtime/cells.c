@@ -144,9 +144,15 @@ int casty__cell_alloc(struct casty_system *sys, struct cell **out)
         w->nslots = (uint32_t)rc;
     }
     *out = free_cell(sys, w->slots[--w->nslots]);
-    /* The next spawn's cell, likely last written by another core. */
-    if (w->nslots > 0)
-        __builtin_prefetch(free_cell(sys, w->slots[w->nslots - 1]), 1);
+    /* The cell of the spawn after next (both lines: the spawn writes
+     * both), likely last written by another core: one spawn ahead was too
+     * close to hide the miss (fjcreate at 2 workers, perf: the spawn's
+     * share 16.6% -> 15.0% of the samples). */
+    if (w->nslots > 1) {
+        struct cell *ahead = free_cell(sys, w->slots[w->nslots - 2]);
+        __builtin_prefetch(ahead, 1);
+        __builtin_prefetch((char *)ahead + CACHE_LINE, 1);
+    }
     return 0;
 }
 
