@@ -107,6 +107,8 @@ void casty__dead_letter(struct casty_system *sys, struct worker *w, struct casty
  * turned into a dead letter, CASTY_EFULL for backpressure. */
 __attribute__((always_inline)) static inline int admit(struct cell *c, uint32_t *flags)
 {
+    if (!load_relaxed(&c->bounded))
+        return 1;
     struct cell_ext *e = load_acquire(&c->ext);
     uint32_t cap = e ? load_relaxed(&e->capacity) : 0;
     if (cap == 0)
@@ -331,8 +333,10 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
     struct cell *c = casty__cell_lookup(sys, (uint32_t)to.actor);
     if (c == NULL)
         return tell_checked(to, type, value, NULL);
-    struct cell_ext *e = load_acquire(&c->ext);
-    if (e != NULL && load_relaxed(&e->capacity) != 0)
+    /* (The flag on the cell's own line, not the ext's capacity: a parent
+     * keeps an ext for its children's table, and reading it was a second
+     * cache miss per message to it from another core.) */
+    if (load_relaxed(&c->bounded))
         return tell_checked(to, type, value, NULL);
     uint32_t cls = size <= MSG_TINY_MAX ? 2 : 0;
     struct casty_msg *m = casty__pool_pop(w, cls);

@@ -248,6 +248,7 @@ struct cell {
     uint32_t slot;
     uint32_t live_gen;   /* atomic: gen while started and not stopped, else 0 */
     uint32_t alloc_gen;  /* owned by whoever holds the free slot */
+    uint32_t bounded;    /* atomic: a mailbox bound is set (ext->capacity != 0) */
     uint32_t parent_slot, parent_gen; /* 0 for top-level; atomic (read by shutdown) */
     /* children, changed only by the parent's worker. Named children: an
      * intrusive list through the child cells (first_child, sib_next,

@@ -747,10 +747,15 @@ static inline __attribute__((always_inline)) int spawn_cell(struct casty_system 
         rc = CASTY_ENOMEM;
         goto fail_name;
     }
-    if (e) {
-        store_relaxed(&e->overflow, capacity ? (uint32_t)options->overflow : 0u);
+    uint32_t overflow = capacity ? (uint32_t)options->overflow : 0u;
+    /* (Stored only when they change: senders read this line on every
+     * tell, and a reused cell usually keeps its ext and its bound.) */
+    if (e && (load_relaxed(&e->capacity) != capacity || load_relaxed(&e->overflow) != overflow)) {
+        store_relaxed(&e->overflow, overflow);
         store_relaxed(&e->capacity, capacity);
     }
+    if (load_relaxed(&c->bounded) != (capacity != 0))
+        store_relaxed(&c->bounded, capacity != 0 ? 1u : 0u);
     if (parent && (rc = casty__child_link(sys, parent, c, name == NULL)) != 0)
         goto fail_name;
     count_spawned(sys);
