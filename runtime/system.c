@@ -240,8 +240,8 @@ void casty__names_remove(struct casty_system *sys, struct cell *c)
 
 static int anon_link(struct cell *parent, struct cell *child)
 {
-    struct cell_ext *e = casty__cell_ext(parent);
-    if (e == NULL)
+    struct cell_ext *e = load_relaxed(&parent->ext); /* (set only by the parent's worker) */
+    if (e == NULL && (e = casty__cell_ext(parent)) == NULL)
         return CASTY_ENOMEM;
     if (e->anon == NULL) {
         e->anon_len = 0;
