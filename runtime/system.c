@@ -240,7 +240,7 @@ void casty__names_remove(struct casty_system *sys, struct cell *c)
 
 static int anon_link(struct cell *parent, struct cell *child)
 {
-    struct cell_ext *e = load_relaxed(&parent->ext); /* (set only by the parent's worker) */
+    struct cell_ext *e = load_relaxed(&parent->ext); /* (set by its own runs or before it started) */
     if (e == NULL && (e = casty__cell_ext(parent)) == NULL)
         return CASTY_ENOMEM;
     if (e->anon == NULL) {
