@@ -852,6 +852,7 @@ bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavio
     if (w->held != NULL)
         casty__release_held(w);
     w->held = c;
+    w->after_run = true;
     return true;
 }
 
@@ -908,6 +909,7 @@ static void child_ended(struct worker *w, uint32_t parent, struct cell *c)
     w->ended_parent = parent;
     w->ended.child[w->ended.count++] =
         (struct sys_child){.slot = c->slot, .anon_index = c->anon_child ? c->anon_index : ANON_NAMED};
+    w->after_run = true;
     if (w->ended.count == CHILD_BATCH)
         casty__children_report(w);
 }

@@ -329,6 +329,7 @@ struct worker {
     int64_t live;      /* atomic: written by the owner, summed by others (sys->live) */
     uint64_t spawned;  /* atomic: written by the owner only (a plain add), summed by others */
     struct cell *held;     /* a child started here whose schedule this worker holds (actor.c) */
+    bool after_run;        /* held or ended may need work after a run (worker_main) */
     uint32_t ended_parent; /* slot of the parent `ended` is for (actor.c) */
     uint32_t ended_runs;   /* actor runs since `ended` got its first child */
     struct sys_children ended; /* stopped children not yet reported */

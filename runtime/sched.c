@@ -525,6 +525,18 @@ static inline struct cell *take_local_work(struct worker *w)
     return find_local_work(w);
 }
 
+/* What a run may leave to do (one flag tested after every run): a held
+ * child to let go, a batch of stopped children to report once it has
+ * waited CHILD_BATCH_RUNS runs. */
+static void after_run(struct worker *w)
+{
+    if (w->held != NULL)
+        casty__release_held(w);
+    if (w->ended.count > 0 && ++w->ended_runs >= CHILD_BATCH_RUNS)
+        casty__children_report(w);
+    w->after_run = w->ended.count > 0;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -546,10 +558,8 @@ static void *worker_main(void *arg)
         saw_work = false;
         w->over_run = 0;
         casty__run_actor(w, c);
-        if (w->held != NULL)
-            casty__release_held(w);
-        if (w->ended.count > 0 && ++w->ended_runs >= CHILD_BATCH_RUNS)
-            casty__children_report(w);
+        if (w->after_run)
+            after_run(w);
     }
     casty__pool_flush(w);
     casty__tls_worker = NULL;
