@@ -848,7 +848,7 @@ bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavio
      * queued child waits in this worker's LIFO slot, which only this
      * worker takes from, until the next wake-up moves it to the ring or
      * the run ends. Messages that other threads push meanwhile wait for
-     * the release too (at most the rest of the spawner's handler). */
+     * the release too (at most the rest of the spawner's run). */
     if (w->held != NULL)
         casty__release_held(w);
     w->held = c;
