@@ -100,10 +100,10 @@ static bool beh_key_ok;
  * worker frees them): a stack of chains, pushed a chain at a time (CAS)
  * and taken all at once (exchange), so no pop can meet ABA. A chain's
  * first block carries the chain's last block and length in its header
- * words (chain_head_*): the taker visits two blocks a chain rather than
- * every block, which another core wrote last (each a cache miss, one
- * after the other: 73% of behavior_alloc's samples in fjcreate at 2
- * workers). The count is approximate (raised before a push, lowered after
+ * words (out_hand_over writes them, shared_take reads them): the taker
+ * visits two blocks a chain rather than every block, which another core
+ * wrote last (each a cache miss, one after the other: 73% of
+ * behavior_alloc's samples in fjcreate at 2 workers). The count is approximate (raised before a push, lowered after
  * a take): a bound, not an inventory. */
 static struct beh_free *beh_shared[BEH_CLASSES];
 static uint32_t beh_shared_count[BEH_CLASSES];
