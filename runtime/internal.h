@@ -240,9 +240,18 @@ struct cell {
      * rest is read by senders and written rarely (spawn, stop, schedule).
      * Nothing the consumer writes or reads per message lives here: a
      * consumer write (or read) on this line would bounce it between the
-     * sending and the running core once per message. */
+     * sending and the running core once per message. The stub is the
+     * exception that proves it: the consumer touches it only when the
+     * mailbox runs empty, right before its CAS on `tail` makes the actor
+     * idle (a write to this line anyway), and the sender that wakes the
+     * actor links its message to the stub right after its swap of `tail`.
+     * On the consumer's line, that link was a second line moved between
+     * the cores per wake-up, on both sides (one actor feeding many on 16
+     * cores wakes an actor per message). */
     alignas(CACHE_LINE) struct casty_msg *tail; /* bit 0: idle (empty and unscheduled) */
     struct cell_ext *ext;   /* atomic pointer, set once */
+    /* viewed as a struct casty_msg, so aligned as one */
+    alignas(alignof(struct casty_msg)) struct msg_link stub;
     struct casty_system *sys;
     struct cell *next_run;  /* injection queue link */
     uint32_t slot;
@@ -250,29 +259,27 @@ struct cell {
     uint32_t alloc_gen;  /* owned by whoever holds the free slot */
     uint32_t bounded;    /* atomic: a mailbox bound is set (ext->capacity != 0) */
     uint32_t parent_slot, parent_gen; /* 0 for top-level; atomic (read by shutdown) */
+    /* Line 2, the consumer's line: owned by the worker running the actor
+     * (sysq is pushed to by senders of system messages, which are rare). */
+    alignas(CACHE_LINE) struct casty_msg *head; /* last consumed node, or the stub */
+    struct casty_msg *sysq;                     /* LIFO stack of system messages */
+    struct casty_behavior *behavior;            /* current */
+    struct casty_behavior *initial;             /* template for restart */
+    uint32_t gen;        /* consumer-owned: the incarnation running */
     /* children, changed only by the parent's worker. Named children: an
      * intrusive list through the child cells (first_child, sib_next,
      * sib_prev), under sys->names_lock, because lookups walk them.
-     * Anonymous ones: a table in the parent's cell_ext (anon_live of them
-     * on the consumer's line), without the lock: nothing else reads it. */
-    uint32_t first_child, sib_next;
-    /* Line 2, the consumer's line: owned by the worker running the actor
-     * (sysq is pushed to by senders of system messages, which are rare). */
-    alignas(CACHE_LINE) struct msg_link stub; /* viewed as a struct casty_msg */
-    struct casty_msg *head;                   /* last consumed node, or the stub */
-    struct casty_msg *sysq;                   /* LIFO stack of system messages */
-    struct casty_behavior *behavior;          /* current */
-    struct casty_behavior *initial;           /* template for restart */
-    uint32_t gen;        /* consumer-owned: the incarnation running */
-    uint32_t sib_prev;   /* (children, as above) */
-    uint32_t anon_live;  /* anonymous children linked (children, as above) */
+     * Anonymous ones: a table in the parent's cell_ext (anon_live of them),
+     * without the lock: nothing else reads it. */
+    uint32_t first_child, sib_next, sib_prev;
+    uint32_t anon_live;  /* anonymous children linked */
     uint32_t suspended;  /* atomic: 1 while waiting for children, unscheduled */
     uint32_t anon_index; /* an anonymous child's entry in its parent's table */
     uint8_t status;
     uint8_t anon_child;  /* in its parent's anonymous table (set by the parent's worker) */
 };
 
-static_assert(offsetof(struct cell, stub) == CACHE_LINE && sizeof(struct cell) == 2 * CACHE_LINE,
+static_assert(offsetof(struct cell, head) == CACHE_LINE && sizeof(struct cell) == 2 * CACHE_LINE,
               "a cell is a producers' line and a consumer's line");
 
 /* Cells live in chunks of CELL_CHUNK, found through a fixed directory. */
@@ -283,6 +290,7 @@ static_assert(offsetof(struct cell, stub) == CACHE_LINE && sizeof(struct cell) =
 /* ---- workers ------------------------------------------------------------- */
 
 #define SLOT_CACHE 64u /* free cells a worker keeps for its own spawns */
+#define WAKE_BATCH 64u /* actors displaced from the LIFO slot a worker publishes at once (sched.c) */
 #define RING_SIZE 256u
 #define RING_MASK (RING_SIZE - 1)
 
@@ -329,7 +337,9 @@ struct worker {
     int64_t live;      /* atomic: written by the owner, summed by others (sys->live) */
     uint64_t spawned;  /* atomic: written by the owner only (a plain add), summed by others */
     struct cell *held;     /* a child started here whose schedule this worker holds (actor.c) */
-    bool after_run;        /* held or ended may need work after a run (worker_main) */
+    bool after_run;        /* held, ended or woken may need work after a run (worker_main) */
+    uint32_t nwoken;       /* actors displaced from the LIFO slot, not yet in the ring */
+    struct cell *woken[WAKE_BATCH];
     uint32_t ended_parent; /* slot of the parent `ended` is for (actor.c) */
     uint32_t ended_runs;   /* actor runs since `ended` got its first child */
     struct sys_children ended; /* stopped children not yet reported */
@@ -511,6 +521,7 @@ int casty__sched_start(struct casty_system *sys);
 void casty__sched_stop(struct casty_system *sys);
 void casty__schedule(struct casty_system *sys, struct cell *c);
 void casty__schedule_displaced(struct worker *w, struct cell *prev);
+void casty__woken_publish(struct worker *w);
 /* casty__schedule from w, a worker of c's system (known to the caller):
  * c takes w's LIFO slot; whoever held it goes to the ring. Inline: every
  * send that wakes an actor does this. */

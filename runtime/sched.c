@@ -6,7 +6,10 @@
  * by the actor running on a worker goes to that worker's LIFO slot, so a
  * ping-pong pair stays on one core; the slot is never stolen, and after
  * LIFO_MAX consecutive LIFO runs it yields to the ring so queued actors are
- * not starved (with nothing queued, a new streak begins). Behind a full ring a worker keeps an overflow list of its
+ * not starved (with nothing queued, a new streak begins). The actor a newer
+ * wake-up pushes out of the slot waits in the worker's woken batch, which
+ * goes to the ring's front when WAKE_BATCH have gathered or the run ends.
+ * Behind a full ring a worker keeps an overflow list of its
  * own (owner only, moved into the ring as it empties). Actors made ready
  * by non-worker threads go to the injection queue (a lock-free intrusive
  * MPSC queue whose takers hold a mutex), which also takes the overflow
@@ -167,12 +170,13 @@ static void overflow_refill(struct worker *w)
 }
 
 /* Owner only: puts c at the front of the ring, where the owner (and
- * thieves) take next. Used for the actor a newer wake-up pushed out of the
- * LIFO slot, so that a spawning actor tree is explored depth-first (most
- * recently woken first) instead of breadth-first, which would keep most of
- * the tree alive at once. Re-queued actors still go to the back (fairness).
- * Falls back to the back when the ring is full, and, if yield_to_thieves,
- * when its CAS loses to a thief. */
+ * thieves) take next: for actors a newer wake-up pushed out of the LIFO
+ * slot (casty__woken_publish, when its batch does not fit whole), so that
+ * a spawning actor tree is explored depth-first (most recently woken
+ * first) instead of breadth-first, which would keep most of the tree alive
+ * at once. Re-queued actors still go to the back (fairness). Falls back to
+ * the back when the ring is full, and, if yield_to_thieves, when its CAS
+ * loses to a thief. */
 static void ring_push_front(struct worker *w, struct cell *c, bool yield_to_thieves)
 {
     uint64_t head = load_acquire(&w->ring_head);
@@ -527,13 +531,15 @@ static inline struct cell *take_local_work(struct worker *w)
 
 /* What a run may leave to do (one flag tested after every run): a held
  * child to let go, a batch of stopped children to report once it has
- * waited CHILD_BATCH_RUNS runs. */
+ * waited CHILD_BATCH_RUNS runs, woken actors to publish (last: the other
+ * two can wake more). */
 static void after_run(struct worker *w)
 {
     if (w->held != NULL)
         casty__release_held(w);
     if (w->ended.count > 0 && ++w->ended_runs >= CHILD_BATCH_RUNS)
         casty__children_report(w);
+    casty__woken_publish(w);
     w->after_run = w->ended.count > 0;
 }
 
@@ -547,6 +553,7 @@ static void *worker_main(void *arg)
         struct cell *c = take_local_work(w);
         if (c == NULL && w->ended.count > 0) {
             casty__children_report(w); /* may make the parent local work */
+            casty__woken_publish(w);
             c = find_local_work(w);
         }
         if (c == NULL)
@@ -587,17 +594,63 @@ void casty__schedule(struct casty_system *sys, struct cell *c)
 }
 
 /* casty__schedule_on's second half: prev, displaced from w's LIFO slot,
- * goes to the ring. */
+ * waits in w->woken until WAKE_BATCH have gathered or the run ends
+ * (after_run), and then goes to the ring with the others at once. One
+ * actor feeding many on many cores (fjthrput) made every message a
+ * wake-up, and each wake-up a push on a ring head that the idle workers
+ * were stealing from: the sender's worker spent most of its time waiting
+ * for that line (docs/performance.md, "One actor feeding many, again").
+ * In a batch the sender touches the ring and the parked workers' lines
+ * once per WAKE_BATCH wake-ups, and a thief takes several at a time. */
 void casty__schedule_displaced(struct worker *w, struct cell *prev)
 {
-    /* Whether the ring already held backlog, for which a worker was
-     * woken (or searching, or none parked) when it was pushed: waking
-     * is then someone else's business. One actor feeding many paid a
-     * fence, a read of the searchers' line and often a futex wake per
-     * message (fjthrput on 8 of 16 cores: 1.6 M msgs/s then, 8.5 M
-     * without this alone). */
-    bool had_backlog = ring_len(w) != 0;
-    ring_push_front(w, prev, prev->status == CELL_ALIVE);
+    w->woken[w->nwoken++] = prev;
+    w->after_run = true;
+    if (w->nwoken == WAKE_BATCH)
+        casty__woken_publish(w);
+}
+
+/* Moves w->woken to the ring's front, the most recently woken first (a
+ * spawning tree is explored depth first), or, if they have all started
+ * and thieves are taking from the ring at that moment (the CAS on the
+ * head fails), to the back. Always the back was measured: on 16 cores it
+ * spared one actor feeding many the CAS retries, but on 2 cores `big` lost
+ * 35% at 2 workers (17.9 -> 11.6 M msgs/s), since its actors woken at
+ * random then ran in FIFO order. Wakes a worker only when the ring held no
+ * backlog: for a ring that did, one was woken (or was searching, or none
+ * was parked) when it was pushed. */
+void casty__woken_publish(struct worker *w)
+{
+    uint32_t n = w->nwoken;
+    if (n == 0)
+        return;
+    w->nwoken = 0;
+    bool started = true;
+    for (uint32_t i = 0; i < n; i++)
+        started &= w->woken[i]->status == CELL_ALIVE;
+    uint64_t head = load_acquire(&w->ring_head);
+    bool had_backlog = w->ring_tail != head_index(head);
+    for (;;) {
+        uint32_t h = head_index(head);
+        if (w->over_head != NULL || w->ring_tail - h + n > RING_SIZE) {
+            /* No room at the front: one at a time, as far as it goes. */
+            for (uint32_t i = 0; i < n; i++)
+                ring_push_front(w, w->woken[i], w->woken[i]->status == CELL_ALIVE);
+            break;
+        }
+        /* The n slots before the front are free, and no thief reads them
+         * before the CAS below publishes them. */
+        for (uint32_t i = 0; i < n; i++)
+            store_relaxed(&w->ring[(h - 1 - i) & RING_MASK], w->woken[i]);
+        /* Full barrier: publishes the entries with the new head. */
+        if (ck_pr_cas_64_value(&w->ring_head, head, head_next(head, h - n), &head))
+            break;
+        if (started) {
+            for (uint32_t i = 0; i < n; i++)
+                ring_push(w, w->woken[i]);
+            break;
+        }
+    }
     if (!had_backlog)
         notify_one(w->sys);
 }

@@ -687,3 +687,71 @@ Test(stress_sched, lifo_pair_does_not_starve_the_ring, .timeout = 60)
     __atomic_store_n(&lifo_stop, 1, __ATOMIC_RELAXED);
     cr_assert_eq(casty_system_shutdown(sys), 0);
 }
+
+/* A handler that wakes many actors and goes on running: the actors it
+ * woke wait in its worker's batch (runtime/sched.c, casty__schedule_displaced)
+ * only until WAKE_BATCH have gathered, then become stealable, so the other
+ * worker runs most of them while the handler still runs. A batch held until
+ * the end of the handler's run would leave none run here (the handler waits
+ * for half of them, 20 s at most). */
+#define WAKER_LEAVES 512
+
+static latch_t waker_leaves_ran = LATCH_INIT;
+static latch_t waker_done = LATCH_INIT;
+static uint64_t waker_seen; /* atomic: leaves run while the handler ran */
+
+static casty_behavior_t *waker_leaf(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    if (!casty_msg_is(msg, poke))
+        return casty_unhandled();
+    latch_add(&waker_leaves_ran, 1);
+    return casty_same();
+}
+
+static casty_behavior_t *long_waker(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    const casty_ref_t *leaves = *(casty_ref_t *const *)state;
+    if (!casty_msg_is(msg, poke))
+        return casty_unhandled();
+    for (uint32_t i = 0; i < WAKER_LEAVES; i++)
+        cr_assert_eq(casty_tell(leaves[i], &poke_type, NULL), 0);
+    uint64_t seen = latch_wait(&waker_leaves_ran, 2 * WAKER_LEAVES + WAKER_LEAVES / 2, 20000);
+    __atomic_store_n(&waker_seen, seen - 2 * WAKER_LEAVES, __ATOMIC_RELAXED);
+    latch_add(&waker_done, 1);
+    return casty_same();
+}
+
+Test(stress_sched, actors_woken_by_a_long_handler_run_elsewhere_meanwhile, .timeout = 60)
+{
+    waker_leaves_ran.count = 0;
+    waker_done.count = 0;
+    casty_system_t *sys = system_with_workers(2);
+    static casty_ref_t leaves[WAKER_LEAVES];
+    for (uint32_t i = 0; i < WAKER_LEAVES; i++)
+        cr_assert_eq(casty_spawn(sys, casty_receive(waker_leaf, NULL, 0), NULL, NULL, &leaves[i]),
+                     0);
+    const casty_ref_t *table = leaves;
+    casty_ref_t waker;
+    cr_assert_eq(casty_spawn(sys, casty_receive(long_waker, &table, sizeof table), NULL, NULL,
+                             &waker),
+                 0);
+    /* Every leaf started and idle first (twice: the second round's pokes
+     * find them idle), so that the waker's sends schedule them on its
+     * worker. */
+    for (uint32_t round = 1; round <= 2; round++) {
+        for (uint32_t i = 0; i < WAKER_LEAVES; i++)
+            cr_assert_eq(casty_tell(leaves[i], &poke_type, NULL), 0);
+        cr_assert_eq(latch_wait(&waker_leaves_ran, round * WAKER_LEAVES, 20000),
+                     round * WAKER_LEAVES);
+    }
+    cr_assert_eq(casty_tell(waker, &poke_type, NULL), 0);
+    cr_assert_eq(latch_wait(&waker_done, 1, 30000), 1);
+    cr_assert_geq(__atomic_load_n(&waker_seen, __ATOMIC_RELAXED), WAKER_LEAVES / 2,
+                  "the actors a running handler woke waited for its end");
+    cr_assert_eq(latch_wait(&waker_leaves_ran, 3 * WAKER_LEAVES, 20000), 3 * WAKER_LEAVES,
+                 "a woken actor never ran");
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
