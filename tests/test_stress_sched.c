@@ -652,13 +652,13 @@ static casty_behavior_t *lifo_bouncer(casty_ctx_t *ctx, const casty_msg_t *msg, 
     return casty_same();
 }
 
-static casty_behavior_t *lifo_bystander(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+/* Counts each poke into the latch its state points at. */
+static casty_behavior_t *poke_counter(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
     (void)ctx;
-    (void)state;
     if (!casty_msg_is(msg, poke))
         return casty_unhandled();
-    latch_add(&lifo_poked, 1);
+    latch_add(*(latch_t **)state, 1);
     return casty_same();
 }
 
@@ -666,7 +666,9 @@ Test(stress_sched, lifo_pair_does_not_starve_the_ring, .timeout = 60)
 {
     casty_system_t *sys = system_with_workers(1);
     casty_ref_t bystander, a, b;
-    cr_assert_eq(casty_spawn(sys, casty_receive(lifo_bystander, NULL, 0), NULL, NULL, &bystander),
+    latch_t *counts = &lifo_poked;
+    cr_assert_eq(casty_spawn(sys, casty_receive(poke_counter, &counts, sizeof counts), NULL, NULL,
+                             &bystander),
                  0);
     cr_assert_eq(casty_spawn(sys, casty_receive(lifo_bouncer, &bystander, sizeof bystander), NULL,
                              NULL, &a),
@@ -700,16 +702,6 @@ static latch_t waker_leaves_ran = LATCH_INIT;
 static latch_t waker_done = LATCH_INIT;
 static uint64_t waker_seen; /* atomic: leaves run while the handler ran */
 
-static casty_behavior_t *waker_leaf(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
-{
-    (void)ctx;
-    (void)state;
-    if (!casty_msg_is(msg, poke))
-        return casty_unhandled();
-    latch_add(&waker_leaves_ran, 1);
-    return casty_same();
-}
-
 static casty_behavior_t *long_waker(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
     (void)ctx;
@@ -730,8 +722,10 @@ Test(stress_sched, actors_woken_by_a_long_handler_run_elsewhere_meanwhile, .time
     waker_done.count = 0;
     casty_system_t *sys = system_with_workers(2);
     static casty_ref_t leaves[WAKER_LEAVES];
+    latch_t *counts = &waker_leaves_ran;
     for (uint32_t i = 0; i < WAKER_LEAVES; i++)
-        cr_assert_eq(casty_spawn(sys, casty_receive(waker_leaf, NULL, 0), NULL, NULL, &leaves[i]),
+        cr_assert_eq(casty_spawn(sys, casty_receive(poke_counter, &counts, sizeof counts), NULL,
+                                 NULL, &leaves[i]),
                      0);
     const casty_ref_t *table = leaves;
     casty_ref_t waker;
