@@ -599,7 +599,7 @@ void casty__schedule(struct casty_system *sys, struct cell *c)
  * actor feeding many on many cores (fjthrput) made every message a
  * wake-up, and each wake-up a push on a ring head that the idle workers
  * were stealing from: the sender's worker spent most of its time waiting
- * for that line (docs/performance.md, "One actor feeding many, again").
+ * for that line (docs/performance.md, "One actor feeding many, in batches").
  * In a batch the sender touches the ring and the parked workers' lines
  * once per WAKE_BATCH wake-ups, and a thief takes several at a time. */
 void casty__schedule_displaced(struct worker *w, struct cell *prev)
@@ -608,6 +608,14 @@ void casty__schedule_displaced(struct worker *w, struct cell *prev)
     w->after_run = true;
     if (w->nwoken == WAKE_BATCH)
         casty__woken_publish(w);
+}
+
+static bool all_started(struct cell *const *cells, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (cells[i]->status != CELL_ALIVE)
+            return false;
+    return true;
 }
 
 /* Moves w->woken to the ring's front, the most recently woken first (a
@@ -625,9 +633,6 @@ void casty__woken_publish(struct worker *w)
     if (n == 0)
         return;
     w->nwoken = 0;
-    bool started = true;
-    for (uint32_t i = 0; i < n; i++)
-        started &= w->woken[i]->status == CELL_ALIVE;
     uint64_t head = load_acquire(&w->ring_head);
     bool had_backlog = w->ring_tail != head_index(head);
     for (;;) {
@@ -645,7 +650,10 @@ void casty__woken_publish(struct worker *w)
         /* Full barrier: publishes the entries with the new head. */
         if (ck_pr_cas_64_value(&w->ring_head, head, head_next(head, h - n), &head))
             break;
-        if (started) {
+        /* (Their statuses only now: each is a line that the core which ran
+         * the actor last wrote, and this worker holds their schedules, so
+         * they cannot change meanwhile.) */
+        if (all_started(w->woken, n)) {
             for (uint32_t i = 0; i < n; i++)
                 ring_push(w, w->woken[i]);
             break;
