@@ -14,7 +14,7 @@
 # Debian's perf binary and its libraries (OUT/perf) for `perf record` there.
 # Run there, from the repository root:
 #   LD_LIBRARY_PATH=OUT/lib OUT/bench-variants.sh NAME=OUT/NAME ... go
-# (with GO_BENCH=OUT/go-bench). Keep OUT out of git (.git/info/exclude).
+# (with GO_BENCH=OUT/go-bench). Keep OUT out of git: .gitignore lists .dev.
 set -eu
 if [ $# -lt 2 ]; then
     sed -n '2,18p' "$0" >&2
