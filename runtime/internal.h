@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "casty.h"
+#include "slab.h"
 
 #define CACHE_LINE 64
 
@@ -313,8 +314,7 @@ struct pool {
     struct pool_outbox *outbox; /* per owner worker: its large nodes released here */
     struct pool_ext_pending *ext_pending; /* owner only: a small table by slab */
     struct pool_ext_set *ext; /* the same set in every worker's pool; worker 0's frees it */
-    void **slabs;
-    uint32_t nslabs, slabs_cap;
+    struct slab_arena arena; /* owner only: the slabs of its large nodes */
 };
 
 struct worker {

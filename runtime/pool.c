@@ -63,14 +63,15 @@
 
 #include "atomics.h"
 #include "internal.h"
+#include "slab.h"
 
-#define POOL_SLAB_BYTES 32768
+#define POOL_SLAB_BYTES SLAB_BYTES
 #define POOL_BATCH 64
 
 /* Bitmap slabs: 32 KiB, aligned to their size, of 64-byte nodes (external
  * caches, small worker nodes) or 32-byte ones (tiny worker nodes); a
  * cache's `shift` says which. */
-#define EXT_SLAB_BYTES ((size_t)32768) /* also its alignment */
+#define EXT_SLAB_BYTES SLAB_BYTES /* also its alignment (slab.h) */
 #define EXT_SHIFT 6                    /* 64-byte nodes */
 #define TINY_SHIFT 5                   /* 32-byte nodes */
 #define EXT_NODE_SIZE ((size_t)1 << EXT_SHIFT)
@@ -129,8 +130,8 @@ static_assert(POOL_SLAB_BYTES % MSG_NODE_SIZE == 0 && POOL_SLAB_BYTES % MSG_NODE
 struct pool_ext {
     uint64_t avail[EXT_WORDS_MAX]; /* free nodes of cur taken by the holder */
     struct ext_slab *cur;      /* the slab allocated from; NULL before the first */
+    struct slab_arena arena;   /* where its slabs come from (nslabs: how many) */
     uint32_t word;             /* avail[0..word) are empty */
-    uint32_t nslabs;
     uint32_t claimed; /* atomic: 1 while a thread holds it */
     uint16_t owner;   /* what its nodes' owner says: POOL_EXT_OWNER, or a worker's index */
     uint8_t shift;    /* its nodes are 1 << shift bytes */
@@ -180,18 +181,9 @@ static struct casty_msg *heap_node(size_t size)
 static int pool_grow(struct worker *w)
 {
     struct pool *p = &w->pool;
-    if (p->nslabs == p->slabs_cap) {
-        uint32_t cap = p->slabs_cap ? p->slabs_cap * 2 : 16;
-        void **slabs = realloc(p->slabs, cap * sizeof(void *));
-        if (slabs == NULL)
-            return CASTY_ENOMEM;
-        p->slabs = slabs;
-        p->slabs_cap = cap;
-    }
-    unsigned char *slab = aligned_alloc(CACHE_LINE, POOL_SLAB_BYTES);
+    unsigned char *slab = casty__slab_alloc(&p->arena);
     if (slab == NULL)
         return CASTY_ENOMEM;
-    p->slabs[p->nslabs++] = slab;
     /* Linked in address order, so a burst of sends fills the slab front to
      * back. */
     struct casty_msg *first = NULL, **link = &first;
@@ -244,10 +236,10 @@ static void ext_pending_flush(struct pool_ext_pending *e)
 }
 
 /* The pending-table entry for slab s: a multiplicative hash of its number.
- * (Its number modulo the table's size used half the table: aligned_alloc
- * places 32 KiB slabs 64 KiB apart, so every slab number was odd, and a
- * consumer releasing nodes of a few slabs at once kept evicting its own
- * entries, each eviction a locked OR per bitmap word for a handful of
+ * (Its number modulo the table's size used half the table when slabs came
+ * from aligned_alloc, which placed them 64 KiB apart: every slab number was
+ * odd, and a consumer releasing nodes of a few slabs at once kept evicting
+ * its own entries, each eviction a locked OR per bitmap word for a handful of
  * bits: 357 k evictions against 6 k full batches in `fjthrput 20000 100
  * --workers 4`, 61 k after.) */
 static struct pool_ext_pending *ext_pending_entry(struct pool *p, const struct ext_slab *s)
@@ -290,7 +282,7 @@ static void ext_take_slab(struct pool_ext *c, struct ext_slab *s)
 
 static int ext_carve(struct pool_ext *c)
 {
-    struct ext_slab *s = aligned_alloc(EXT_SLAB_BYTES, EXT_SLAB_BYTES);
+    struct ext_slab *s = casty__slab_alloc(&c->arena);
     if (s == NULL)
         return CASTY_ENOMEM;
     unsigned char *base = (unsigned char *)s;
@@ -309,7 +301,6 @@ static int ext_carve(struct pool_ext *c)
     }
     c->cur = s;
     c->word = 0;
-    c->nslabs++;
     return 0;
 }
 
@@ -320,7 +311,7 @@ static int ext_refill(struct pool_ext *c)
 {
     struct ext_slab *s = c->cur, *best = NULL;
     uint32_t best_n = 0;
-    for (uint32_t i = 0; s && i < EXT_SCAN && i < c->nslabs; i++) {
+    for (uint32_t i = 0; s && i < EXT_SCAN && i < c->arena.nslabs; i++) {
         s = s->next; /* the last one looked at may be cur itself */
         uint32_t n = ext_returned_count(s, c->shift);
         if (n > best_n) {
@@ -501,12 +492,7 @@ __attribute__((noinline)) static struct casty_msg *ext_alloc(struct casty_system
 /* Frees a cache and its slabs. */
 static void ext_cache_destroy(struct pool_ext *c)
 {
-    struct ext_slab *s = c->cur;
-    for (uint32_t j = 0; j < c->nslabs; j++) {
-        struct ext_slab *next = s->next;
-        free(s);
-        s = next;
-    }
+    casty__slab_arena_free(&c->arena);
     free(c);
 }
 
@@ -712,9 +698,7 @@ void casty__pool_flush(struct worker *w)
 void casty__pool_destroy(struct worker *w)
 {
     struct pool *p = &w->pool;
-    for (uint32_t i = 0; i < p->nslabs; i++)
-        free(p->slabs[i]);
-    free(p->slabs);
+    casty__slab_arena_free(&p->arena);
     free(p->outbox);
     free(p->ext_pending);
     if (p->own)
