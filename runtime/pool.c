@@ -241,7 +241,10 @@ static void ext_pending_flush(struct pool_ext_pending *e)
  * odd, and a consumer releasing nodes of a few slabs at once kept evicting
  * its own entries, each eviction a locked OR per bitmap word for a handful of
  * bits: 357 k evictions against 6 k full batches in `fjthrput 20000 100
- * --workers 4`, 61 k after.) */
+ * --workers 4`. The hash fixed that skew, not the evictions: counted over
+ * more runs with it they vary fivefold, 85-600 k, because a consumer's
+ * releases spread over more slabs than a small table holds;
+ * docs/performance.md, "One actor feeding many, in batches".) */
 static struct pool_ext_pending *ext_pending_entry(struct pool *p, const struct ext_slab *s)
 {
     uint64_t h = (uint64_t)((uintptr_t)s / EXT_SLAB_BYTES) * 0x9e3779b97f4a7c15ull;
