@@ -63,20 +63,17 @@
 
 #include "atomics.h"
 #include "internal.h"
-#include "slab.h"
 
-#define POOL_SLAB_BYTES SLAB_BYTES
 #define POOL_BATCH 64
 
-/* Bitmap slabs: 32 KiB, aligned to their size, of 64-byte nodes (external
+/* Bitmap slabs: SLAB_BYTES (slab.h), aligned to their size, of 64-byte nodes (external
  * caches, small worker nodes) or 32-byte ones (tiny worker nodes); a
  * cache's `shift` says which. */
-#define EXT_SLAB_BYTES SLAB_BYTES /* also its alignment (slab.h) */
 #define EXT_SHIFT 6                    /* 64-byte nodes */
 #define TINY_SHIFT 5                   /* 32-byte nodes */
 #define EXT_NODE_SIZE ((size_t)1 << EXT_SHIFT)
 #define EXT_VALUE_MAX (EXT_NODE_SIZE - sizeof(struct casty_msg))
-#define EXT_WORDS_MAX (EXT_SLAB_BYTES >> TINY_SHIFT >> 6) /* bitmap words, at most */
+#define EXT_WORDS_MAX (SLAB_BYTES >> TINY_SHIFT >> 6) /* bitmap words, at most */
 #define EXT_MAX 64              /* caches per system; more senders get heap nodes */
 #define EXT_TLS_WAYS 4          /* systems a thread sends into without re-claiming */
 #define EXT_PENDING_BITS 4
@@ -102,7 +99,7 @@ static_assert(MSG_NODE_TINY == (1 << TINY_SHIFT) && MSG_NODE_TINY == sizeof(stru
 /* A slab's geometry for nodes of 1 << shift bytes. */
 static inline uint32_t slab_nodes(uint32_t shift)
 {
-    return (uint32_t)(EXT_SLAB_BYTES >> shift);
+    return (uint32_t)(SLAB_BYTES >> shift);
 }
 
 static inline uint32_t slab_words(uint32_t shift)
@@ -121,7 +118,7 @@ static inline uint32_t node_shift(const struct casty_msg *m)
     return m->owner != POOL_EXT_OWNER && (m->owner & POOL_OWNER_TINY) ? TINY_SHIFT : EXT_SHIFT;
 }
 static_assert(EXT_VALUE_MAX <= MSG_SMALL_MAX, "an external node is a small pool node");
-static_assert(POOL_SLAB_BYTES % MSG_NODE_SIZE == 0 && POOL_SLAB_BYTES % MSG_NODE_SMALL == 0,
+static_assert(SLAB_BYTES % MSG_NODE_SIZE == 0 && SLAB_BYTES % MSG_NODE_SMALL == 0,
               "slabs hold whole nodes");
 
 /* One external cache. Everything but `claimed` belongs to the thread holding
@@ -187,7 +184,7 @@ static int pool_grow(struct worker *w)
     /* Linked in address order, so a burst of sends fills the slab front to
      * back. */
     struct casty_msg *first = NULL, **link = &first;
-    for (size_t off = 0; off + MSG_NODE_SIZE <= POOL_SLAB_BYTES; off += MSG_NODE_SIZE) {
+    for (size_t off = 0; off + MSG_NODE_SIZE <= SLAB_BYTES; off += MSG_NODE_SIZE) {
         struct casty_msg *m = (struct casty_msg *)(void *)(slab + off);
         m->owner = (uint16_t)(w->index | POOL_OWNER_LARGE);
         *link = m;
@@ -202,12 +199,12 @@ static int pool_grow(struct worker *w)
 
 static struct ext_slab *ext_slab_of(const struct casty_msg *m)
 {
-    return (struct ext_slab *)((uintptr_t)m & ~(uintptr_t)(EXT_SLAB_BYTES - 1));
+    return (struct ext_slab *)((uintptr_t)m & ~(uintptr_t)(SLAB_BYTES - 1));
 }
 
 static uint32_t ext_index_of(const struct casty_msg *m)
 {
-    return (uint32_t)(((uintptr_t)m & (EXT_SLAB_BYTES - 1)) >> node_shift(m));
+    return (uint32_t)(((uintptr_t)m & (SLAB_BYTES - 1)) >> node_shift(m));
 }
 
 /* Gives one node back to its slab. Any thread. (Out of line, as are the
@@ -247,7 +244,7 @@ static void ext_pending_flush(struct pool_ext_pending *e)
  * docs/performance.md, "One actor feeding many, in batches".) */
 static struct pool_ext_pending *ext_pending_entry(struct pool *p, const struct ext_slab *s)
 {
-    uint64_t h = (uint64_t)((uintptr_t)s / EXT_SLAB_BYTES) * 0x9e3779b97f4a7c15ull;
+    uint64_t h = (uint64_t)((uintptr_t)s / SLAB_BYTES) * 0x9e3779b97f4a7c15ull;
     return &p->ext_pending[h >> (64 - EXT_PENDING_BITS)];
 }
 
