@@ -719,16 +719,18 @@ Test(system, no_io_uring_is_a_clear_error)
  * to 32 bytes to a live slot without a bound) and hands everything else to
  * the fully checked path. From inside a handler: bad input is refused as
  * from any thread; values of every node class (tiny, small, small's upper
- * edge, large, heap) arrive intact and in order; a stale generation and a
- * slot never allocated become dead letters; a signal with no value goes. */
+ * edge, an odd size between, large, heap) arrive intact and in order; a
+ * stale generation and a slot never allocated become dead letters; a
+ * signal with no value goes. */
 CASTY_SIGNAL(probe_sig);
 CASTY_MESSAGE(tiny_msg, uint32_t seq;);
 CASTY_MESSAGE(pair_msg, uint64_t seq, check;);
 CASTY_MESSAGE(edge_msg, uint64_t w[4];);  /* MSG_SMALL_MAX: the largest small value */
+CASTY_MESSAGE(odd_msg, uint32_t w[5];);   /* 20 bytes: the copy's words overlap */
 CASTY_MESSAGE(large_msg, uint64_t w[8];);
 CASTY_MESSAGE(huge_msg, uint64_t w[40];);
 
-enum { SENDS = 300, SEND_KINDS = 5 };
+enum { SENDS = 300, SEND_KINDS = 6 };
 static const casty_type_t nameless_type = {NULL, 8, 0, 0, 0, 0};
 static const casty_type_t oversized_type = {"oversized", (size_t)UINT32_MAX + 1, 0, 0, 0, 0};
 static int probe_rc[6];
@@ -758,16 +760,22 @@ static casty_behavior_t *recorder_recv(casty_ctx_t *ctx, const casty_msg_t *msg,
     const edge_msg *e = casty_msg_as(msg, edge_msg);
     const large_msg *l = casty_msg_as(msg, large_msg);
     const huge_msg *h = casty_msg_as(msg, huge_msg);
+    const odd_msg *o = casty_msg_as(msg, odd_msg);
     if (t) {
         check_seq(r, 0, t->seq, true);
     } else if (p) {
         check_seq(r, 1, p->seq, p->check == ~p->seq);
     } else if (e) {
-        check_seq(r, 2, e->w[0], e->w[3] == e->w[0] * 3 + 1);
+        check_seq(r, 2, e->w[0],
+                  e->w[1] == e->w[0] + 1 && e->w[2] == e->w[0] + 2 && e->w[3] == e->w[0] * 3 + 1);
     } else if (l) {
         check_seq(r, 3, l->w[0], l->w[7] == l->w[0] * 7 + 1);
     } else if (h) {
         check_seq(r, 4, h->w[0], h->w[39] == h->w[0] * 39 + 1);
+    } else if (o) {
+        check_seq(r, 5, o->w[0],
+                  o->w[1] == o->w[0] + 1 && o->w[2] == o->w[0] + 2 && o->w[3] == o->w[0] + 3 &&
+                      o->w[4] == o->w[0] + 4);
     } else if (casty_msg_is(msg, other_sig)) {
         latch_add(&received, 1);
     } else {
@@ -795,7 +803,9 @@ static casty_behavior_t *prober_recv(casty_ctx_t *ctx, const casty_msg_t *msg, v
     for (uint64_t i = 0; i < SENDS; i++) {
         bool ok = CASTY_TELL(rec, tiny_msg, .seq = (uint32_t)i) == 0;
         ok = ok && CASTY_TELL(rec, pair_msg, .seq = i, .check = ~i) == 0;
-        ok = ok && CASTY_TELL(rec, edge_msg, .w = {i, 0, 0, i * 3 + 1}) == 0;
+        ok = ok && CASTY_TELL(rec, edge_msg, .w = {i, i + 1, i + 2, i * 3 + 1}) == 0;
+        uint32_t j = (uint32_t)i;
+        ok = ok && CASTY_TELL(rec, odd_msg, .w = {j, j + 1, j + 2, j + 3, j + 4}) == 0;
         ok = ok && CASTY_TELL(rec, large_msg, .w = {i, 0, 0, 0, 0, 0, 0, i * 7 + 1}) == 0;
         huge_msg big = {{0}};
         big.w[0] = i;
