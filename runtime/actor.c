@@ -853,17 +853,26 @@ static struct casty_behavior first_message_b = {
  * START message must be sent instead: another behavior, the system
  * stopping, or the claim lost to the sender of a stale system message (the
  * slot's previous actor's) holding the schedule. */
-bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavior *b, uint32_t gen)
+static bool start_in_place(struct casty_system *sys, struct cell *c, struct casty_behavior *b,
+                           uint32_t gen, bool publish)
 {
-    struct casty_system *sys = w->sys;
     if (b->kind != BEH_RECEIVE || load_acquire(&sys->state) != SYS_RUNNING || !mbox_claim(c))
         return false;
     c->gen = gen;
     c->status = CELL_ALIVE;
     c->initial = b;
     c->behavior = &first_message_b;
-    casty_actor_started_t ev = {.ref = self_ref(c)};
-    casty__publish(sys, &casty_actor_started_t_type, &ev);
+    if (publish) {
+        casty_actor_started_t ev = {.ref = self_ref(c)};
+        casty__publish(sys, &casty_actor_started_t_type, &ev);
+    }
+    return true;
+}
+
+bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavior *b, uint32_t gen)
+{
+    if (!start_in_place(w->sys, c, b, gen, true))
+        return false;
     /* The schedule stays with this worker until the spawner's next spawn
      * or the end of its run (casty__release_held): a spawner that tells the
      * child at once, the common case, leaves a message there, and the
@@ -878,6 +887,31 @@ bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavio
         casty__release_held(w);
     w->held = c;
     w->after_run = true;
+    return true;
+}
+
+/* casty__start_spawned for a spawn from a thread outside the pool (main,
+ * a server's thread, casty_ask's promise): the same start in place, and
+ * the schedule let go at once. Nobody holds the new ref yet, so the
+ * mailbox is empty unless a stale system message of the slot's previous
+ * actor came in; the actor is queued then, as that message's push would
+ * have. A START message from outside was an injection, a wake-up of a
+ * parked worker to take it, and a run that only started the actor: with a
+ * request sent right after (casty_ask), two actors became runnable at once
+ * and the second woke another worker (docs/performance.md, "Asking from
+ * outside the pool"). Only while nothing subscribes to events, and without
+ * publishing ActorStarted (a subscription that races with the spawn may
+ * miss it, as it may with START): the event stays published by a worker,
+ * never by casty_spawn's caller inside the call (a callback taking a lock
+ * the caller holds around casty_spawn, as examples/event_stream.c does,
+ * would deadlock). */
+bool casty__start_spawned_outside(struct casty_system *sys, struct cell *c,
+                                  struct casty_behavior *b, uint32_t gen)
+{
+    if (load_acquire(&sys->nsubs_atomic) != 0 || !start_in_place(sys, c, b, gen, false))
+        return false;
+    if (mbox_keep_schedule(c, NULL))
+        casty__schedule(sys, c);
     return true;
 }
 

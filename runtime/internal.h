@@ -540,6 +540,8 @@ void casty__run_actor(struct worker *w, struct cell *c);
 void casty__children_report(struct worker *w); /* sends w's batch of stopped children */
 bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavior *b,
                           uint32_t gen);
+bool casty__start_spawned_outside(struct casty_system *sys, struct cell *c,
+                                  struct casty_behavior *b, uint32_t gen);
 void casty__release_held(struct worker *w);
 struct cell_ext *casty__cell_ext(struct cell *c);
 int casty__deliver_timer(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,

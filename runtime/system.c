@@ -762,9 +762,9 @@ static inline __attribute__((always_inline)) int spawn_cell(struct casty_system 
     store_release(&c->live_gen, gen);
     struct worker *w = casty__tls_worker;
     struct sys_start start = {.behavior = behavior, .gen = gen};
-    rc = w && w->sys == sys && casty__start_spawned(w, c, behavior, gen)
-             ? 0
-             : casty__send_sys(sys, c->slot, MSG_SYS_START, &start, sizeof start);
+    bool started = w == NULL ? casty__start_spawned_outside(sys, c, behavior, gen)
+                             : w->sys == sys && casty__start_spawned(w, c, behavior, gen);
+    rc = started ? 0 : casty__send_sys(sys, c->slot, MSG_SYS_START, &start, sizeof start);
     if (rc) {
         /* Out of memory for one node: undo as if it had started and stopped. */
         if (parent)
