@@ -7,6 +7,7 @@
  * the timeout finds the promise decided and becomes a dead letter; once the
  * promise actor has stopped, its slot's generation turns any later reply
  * into a dead letter too, so it never reaches a recycled ref. */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,7 +20,7 @@ enum promise_state { P_WAITING, P_DONE, P_TIMEDOUT, P_CANCELLED };
 struct promise {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int state;
+    int state; /* written under mu (atomic stores: await_briefly reads it without) */
     struct casty_msg *reply;
     uint32_t refs; /* atomic: the waiter and the actor */
 };
@@ -40,7 +41,7 @@ static casty_behavior_t *promise_receive(casty_ctx_t *ctx, const casty_msg_t *ms
     pthread_mutex_lock(&p->mu);
     if (p->state == P_WAITING) {
         p->reply = casty__msg_take((struct casty_msg *)msg);
-        p->state = p->reply ? P_DONE : P_CANCELLED;
+        store_release(&p->state, p->reply ? P_DONE : P_CANCELLED);
         taken = p->reply != NULL;
         pthread_cond_signal(&p->cv);
     }
@@ -55,7 +56,7 @@ static void promise_drop(void *state)
     struct promise *p = *(struct promise **)state;
     pthread_mutex_lock(&p->mu);
     if (p->state == P_WAITING) {
-        p->state = P_CANCELLED; /* stopped without a reply: system shutdown */
+        store_release(&p->state, P_CANCELLED); /* stopped without a reply: system shutdown */
         pthread_cond_signal(&p->cv);
     }
     pthread_mutex_unlock(&p->mu);
@@ -72,6 +73,49 @@ static void deadline_after(struct timespec *ts, uint64_t ms)
     if (ts->tv_nsec >= 1000000000L) {
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* How long casty_ask waits for a reply before it sleeps on the condition
+ * variable: first ASK_SPIN_NS polling with a pause, then up to
+ * ASK_YIELD_NS more polling between sched_yield calls (which hand the
+ * core to any thread that needs it, a worker among them, when there are
+ * more runnable threads than cores). A reply within that time costs the
+ * asker no futex sleep and the replying worker no futex wake; most do
+ * arrive within it, since the request's round trip through an idle
+ * system is a few microseconds while a sleep and a wake-up of the asker
+ * took 10-20 (docs/performance.md, "Asking from outside the pool"). */
+#define ASK_SPIN_NS 10000u
+#define ASK_YIELD_NS 40000u
+
+static uint64_t elapsed_ns(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)(now.tv_sec - since->tv_sec) * 1000000000u + (uint64_t)now.tv_nsec -
+           (uint64_t)since->tv_nsec;
+}
+
+/* Polls the promise for ASK_SPIN_NS + ASK_YIELD_NS (not at all for a
+ * timeout of 0); true when it was decided meanwhile. */
+static bool await_briefly(struct promise *p, uint64_t timeout_ms)
+{
+    if (timeout_ms == 0)
+        return load_acquire(&p->state) != P_WAITING;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        if (load_acquire(&p->state) != P_WAITING)
+            return true;
+        uint64_t waited = elapsed_ns(&start);
+        if (waited >= ASK_SPIN_NS + ASK_YIELD_NS)
+            return false;
+        if (waited < ASK_SPIN_NS) {
+            for (int i = 0; i < 8; i++)
+                cpu_relax();
+        } else {
+            sched_yield();
+        }
     }
 }
 
@@ -122,11 +166,12 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
 
     struct timespec deadline;
     deadline_after(&deadline, timeout_ms);
+    await_briefly(p, timeout_ms); /* then as if it had not: the state is read under mu */
     pthread_mutex_lock(&p->mu);
     while (p->state == P_WAITING) {
         if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT &&
             p->state == P_WAITING)
-            p->state = P_TIMEDOUT;
+            store_release(&p->state, P_TIMEDOUT);
     }
     int state = p->state;
     if (state == P_DONE) {

@@ -4,6 +4,7 @@
  * the event stream, several systems in one process, shutdown with messages
  * in flight, idle CPU, and bad input everywhere. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <linux/filter.h>
@@ -342,6 +343,150 @@ Test(actor, ask_bad_input_and_request_errors)
     cr_assert_eq(casty_ask(sys, none, failing_request, NULL, 10, &reply), CASTY_ERANGE);
     casty_system_stats_t st;
     casty_system_stats(sys, &st);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* ---- asks and spawns from threads outside the pool -----------------------------
+ * With nothing subscribed to events, a spawn from a thread outside the pool
+ * (casty_ask's promise among them) starts the actor in place, without a
+ * START message, and casty_ask polls for the reply briefly before it
+ * sleeps. Threads asking at once each get their own replies and every
+ * promise stops; a timeout still waits its whole time (and 0 does not
+ * wait); an actor started in place and stopped at once handles nothing
+ * sent after the stop and is gone. */
+CASTY_MESSAGE(echo_req, casty_ref_t reply_to; uint64_t v;);
+CASTY_MESSAGE(echo_rep, uint64_t v;);
+
+enum { OUTSIDE_ASKERS = 4, OUTSIDE_ASKS = 2000, OUTSIDE_SPAWNS = 100 };
+
+static casty_behavior_t *echo_plus_one(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    const echo_req *r = casty_msg_as(msg, echo_req);
+    if (r == NULL)
+        return casty_unhandled();
+    CASTY_TELL(r->reply_to, echo_rep, .v = r->v + 1);
+    return casty_same();
+}
+
+static int ask_echo(casty_ref_t target, casty_ref_t reply_to, void *arg)
+{
+    return CASTY_TELL(target, echo_req, .reply_to = reply_to, .v = *(const uint64_t *)arg);
+}
+
+struct outside_asker {
+    casty_system_t *sys;
+    casty_ref_t echo;
+    uint64_t base;
+    uint32_t wrong; /* replies missing, failed or not this ask's */
+};
+
+static void *ask_from_outside(void *arg)
+{
+    struct outside_asker *a = arg;
+    for (uint64_t i = 0; i < OUTSIDE_ASKS; i++) {
+        uint64_t v = a->base + i;
+        casty_msg_t *reply = NULL;
+        int rc = casty_ask(a->sys, a->echo, ask_echo, &v, 10000, &reply);
+        const echo_rep *r = rc == 0 ? casty_msg_as(reply, echo_rep) : NULL;
+        if (r == NULL || r->v != v + 1)
+            a->wrong++;
+        casty_msg_free(reply);
+    }
+    return NULL;
+}
+
+/* Waits up to timeout_ms for the system's live actors to come to `want`. */
+static bool live_actors_reach(casty_system_t *sys, uint64_t want, uint64_t timeout_ms)
+{
+    uint64_t end = now_ns() + timeout_ms * 1000000u;
+    casty_system_stats_t st;
+    for (;;) {
+        casty_system_stats(sys, &st);
+        if (st.actors_live == want)
+            return true;
+        if (now_ns() > end)
+            return false;
+        usleep(1000);
+    }
+}
+
+Test(actor, asks_from_outside_threads_get_their_own_replies_and_leave_no_actor)
+{
+    casty_system_t *sys = system_with_workers(2);
+    casty_ref_t echo;
+    cr_assert_eq(casty_spawn(sys, casty_receive(echo_plus_one, NULL, 0), NULL, NULL, &echo), 0);
+    struct outside_asker askers[OUTSIDE_ASKERS];
+    pthread_t threads[OUTSIDE_ASKERS];
+    for (int i = 0; i < OUTSIDE_ASKERS; i++) {
+        askers[i] = (struct outside_asker){.sys = sys, .echo = echo, .base = (uint64_t)i << 32};
+        cr_assert_eq(pthread_create(&threads[i], NULL, ask_from_outside, &askers[i]), 0);
+    }
+    for (int i = 0; i < OUTSIDE_ASKERS; i++) {
+        pthread_join(threads[i], NULL);
+        cr_assert_eq(askers[i].wrong, 0, "asker %d: %u replies wrong or missing", i,
+                     askers[i].wrong);
+    }
+    cr_assert(live_actors_reach(sys, 1, 5000), "promise actors left alive");
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(st.actors_spawned, 1 + OUTSIDE_ASKERS * OUTSIDE_ASKS);
+    cr_assert_eq(st.dead_letters, 0);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+static casty_behavior_t *never_replies(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)msg;
+    (void)state;
+    return casty_same();
+}
+
+Test(actor, ask_timeout_without_subscribers_waits_its_time_and_zero_does_not_wait)
+{
+    casty_system_t *sys = system_with_workers(2);
+    casty_ref_t mute;
+    cr_assert_eq(casty_spawn(sys, casty_receive(never_replies, NULL, 0), NULL, NULL, &mute), 0);
+    casty_msg_t *reply = (casty_msg_t *)1;
+    uint64_t t0 = now_ns();
+    cr_assert_eq(casty_ask(sys, mute, ask_get, NULL, 30, &reply), CASTY_ETIMEDOUT);
+    cr_assert_geq(now_ns() - t0, 30000000ull, "returned before the timeout");
+    cr_assert_null(reply);
+    t0 = now_ns();
+    cr_assert_eq(casty_ask(sys, mute, ask_get, NULL, 0, &reply), CASTY_ETIMEDOUT);
+    cr_assert_lt(now_ns() - t0, 1000000000ull, "a timeout of 0 waited");
+    cr_assert(live_actors_reach(sys, 1, 5000), "timed-out promises left alive");
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+static uint64_t handled_after_stop; /* atomic */
+
+static casty_behavior_t *counts_messages(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)msg;
+    (void)state;
+    __atomic_add_fetch(&handled_after_stop, 1, __ATOMIC_RELAXED);
+    return casty_same();
+}
+
+Test(actor, spawned_outside_then_stopped_at_once_handles_nothing_and_is_gone)
+{
+    casty_system_t *sys = system_with_workers(2);
+    for (int i = 0; i < OUTSIDE_SPAWNS; i++) {
+        casty_ref_t ref;
+        cr_assert_eq(casty_spawn(sys, casty_receive(counts_messages, NULL, 0), NULL, NULL, &ref), 0);
+        cr_assert_eq(casty_stop(ref), 0);
+        cr_assert_eq(casty_tell(ref, &other_sig_type, NULL), 0);
+    }
+    cr_assert(live_actors_reach(sys, 0, 5000), "stopped actors left alive");
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(__atomic_load_n(&handled_after_stop, __ATOMIC_RELAXED), 0,
+                 "a message sent after the stop was handled");
+    cr_assert_eq(st.dead_letters, OUTSIDE_SPAWNS);
     cr_assert_eq(casty_system_shutdown(sys), 0);
 }
 
