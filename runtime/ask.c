@@ -81,12 +81,25 @@ static void deadline_after(struct timespec *ts, uint64_t ms)
  * ASK_YIELD_NS more polling between sched_yield calls (which hand the
  * core to any thread that needs it, a worker among them, when there are
  * more runnable threads than cores). A reply within that time costs the
- * asker no futex sleep and the replying worker no futex wake; most do
- * arrive within it, since the request's round trip through an idle
+ * asker no futex sleep and the replying worker no futex wake; most local
+ * ones arrive within it, since the request's round trip through an idle
  * system is a few microseconds while a sleep and a wake-up of the asker
- * took 10-20 (docs/performance.md, "Asking from outside the pool"). */
+ * took 10-20 (docs/performance.md, "Asking from outside the pool").
+ *
+ * Only where the reply is likely that quick: not for a ref of another
+ * node (a network round trip is ~100 us; polling through it took cores
+ * from the reactors and workers that carry it: remote ask p50 101 -> 130
+ * us, p99 213 -> 250-530 us on two cores), and not for a thread whose
+ * last polls were in vain (a slow actor): after each poll that ends
+ * without the reply, the thread skips it for twice as many asks as the
+ * last time (1, 2, 4 ... ASK_SKIP_MAX), and a reply within a poll ends
+ * the skipping. */
 #define ASK_SPIN_NS 10000u
 #define ASK_YIELD_NS 40000u
+#define ASK_SKIP_MAX 64u
+
+static _Thread_local uint32_t ask_skip;    /* asks left that do not poll */
+static _Thread_local uint32_t ask_backoff; /* the last skip's length */
 
 static uint64_t elapsed_ns(const struct timespec *since)
 {
@@ -166,7 +179,18 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
 
     struct timespec deadline;
     deadline_after(&deadline, timeout_ms);
-    await_briefly(p, timeout_ms); /* then as if it had not: the state is read under mu */
+    if (target.node == sys->node) {
+        if (ask_skip > 0) {
+            ask_skip--;
+        } else if (await_briefly(p, timeout_ms)) {
+            ask_backoff = 0;
+        } else {
+            ask_backoff = ask_backoff == 0 ? 1 : ask_backoff < ASK_SKIP_MAX ? 2 * ask_backoff
+                                                                            : ASK_SKIP_MAX;
+            ask_skip = ask_backoff;
+        }
+    }
+    /* (Decided or not, the state is read again under mu.) */
     pthread_mutex_lock(&p->mu);
     while (p->state == P_WAITING) {
         if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT &&

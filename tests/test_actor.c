@@ -4,6 +4,7 @@
  * the event stream, several systems in one process, shutdown with messages
  * in flight, idle CPU, and bad input everywhere. */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -350,10 +351,12 @@ Test(actor, ask_bad_input_and_request_errors)
  * With nothing subscribed to events, a spawn from a thread outside the pool
  * (casty_ask's promise among them) starts the actor in place, without a
  * START message, and casty_ask polls for the reply briefly before it
- * sleeps. Threads asking at once each get their own replies and every
- * promise stops; a timeout still waits its whole time (and 0 does not
- * wait); an actor started in place and stopped at once handles nothing
- * sent after the stop and is gone. */
+ * sleeps (not after polls in vain: then it skips the poll for a while).
+ * Threads asking at once each get their own replies and every promise
+ * stops; replies later than the poll arrive, and quick ones after them; a
+ * timeout still waits its whole time (and 0 does not wait); an actor
+ * started in place and stopped at once handles nothing sent after the
+ * stop and is gone. */
 CASTY_MESSAGE(echo_req, casty_ref_t reply_to; uint64_t v;);
 CASTY_MESSAGE(echo_rep, uint64_t v;);
 
@@ -433,6 +436,55 @@ Test(actor, asks_from_outside_threads_get_their_own_replies_and_leave_no_actor)
     casty_system_stats(sys, &st);
     cr_assert_eq(st.actors_spawned, 1 + OUTSIDE_ASKERS * OUTSIDE_ASKS);
     cr_assert_eq(st.dead_letters, 0);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
+/* Replies LATE_REPLY_MS after the request, by a timer straight to the
+ * asker's promise: later than casty_ask's poll, within its timeout. */
+enum { LATE_REPLY_MS = 2, LATE_ASKS = 20, QUICK_ASKS_AFTER = 300 };
+
+static casty_behavior_t *replies_late(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    const echo_req *r = casty_msg_as(msg, echo_req);
+    if (r == NULL)
+        return casty_unhandled();
+    char key[48];
+    snprintf(key, sizeof key, "late-%" PRIu64, r->v);
+    echo_rep rep = {.v = r->v + 1};
+    casty_timer_schedule(casty_ctx_system(ctx), key, r->reply_to, &echo_rep_type, &rep,
+                         LATE_REPLY_MS);
+    return casty_same();
+}
+
+static uint64_t ask_echo_value(casty_system_t *sys, casty_ref_t to, uint64_t v)
+{
+    casty_msg_t *reply = NULL;
+    int rc = casty_ask(sys, to, ask_echo, &v, 10000, &reply);
+    cr_assert_eq(rc, 0, "ask: %s", casty_strerror(rc));
+    const echo_rep *r = casty_msg_as(reply, echo_rep);
+    cr_assert_not_null(r);
+    uint64_t got = r->v;
+    casty_msg_free(reply);
+    return got;
+}
+
+Test(actor, asks_answered_after_the_poll_then_quick_ones_all_get_their_replies)
+{
+    casty_system_t *sys = system_with_workers(2);
+    casty_ref_t late, quick;
+    cr_assert_eq(casty_spawn(sys, casty_receive(replies_late, NULL, 0), NULL, NULL, &late), 0);
+    cr_assert_eq(casty_spawn(sys, casty_receive(echo_plus_one, NULL, 0), NULL, NULL, &quick), 0);
+    /* Polls that end without the reply, then asks that skip the poll. */
+    for (uint64_t i = 0; i < LATE_ASKS; i++) {
+        uint64_t t0 = now_ns();
+        cr_assert_eq(ask_echo_value(sys, late, i), i + 1);
+        cr_assert_geq(now_ns() - t0, LATE_REPLY_MS * 1000000ull, "replied before the timer");
+    }
+    /* Skipped polls run out, and a poll that gets its reply ends the skipping. */
+    for (uint64_t i = 0; i < QUICK_ASKS_AFTER; i++)
+        cr_assert_eq(ask_echo_value(sys, quick, 1000 + i), 1001 + i);
+    cr_assert(live_actors_reach(sys, 2, 5000), "promise actors left alive");
     cr_assert_eq(casty_system_shutdown(sys), 0);
 }
 
