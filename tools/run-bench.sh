@@ -41,6 +41,7 @@ fjthrput 1000 10
 fjcreate 10000
 fib 15
 big 500 50
+ask 2000
 persist 0 100 100
 persist 1 100 100'
 else
@@ -52,6 +53,7 @@ fjthrput 150000 100
 fjcreate 1000000
 fib 30
 big 100000 500
+ask 200000
 persist 0 10000 100
 persist 1 10000 100'
 fi

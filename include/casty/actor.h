@@ -199,7 +199,10 @@ typedef int (*casty_ask_fn)(casty_ref_t target, casty_ref_t reply_to, void *arg)
  * Errors: CASTY_ETIMEDOUT (a reply arriving later becomes a dead letter),
  * CASTY_EDEADLK when called on a worker thread (inside a handler — use a
  * reply-to ref instead), CASTY_EINVAL, CASTY_ESHUTDOWN, CASTY_ENOMEM, or the
- * error make_request returned. Non-worker threads only. */
+ * error make_request returned. Non-worker threads only. For a ref of this
+ * system the caller polls for the reply up to 50 us (spinning, then
+ * yielding) before it sleeps, unless its recent polls ended without one
+ * (docs/actors.md, "ask"). */
 int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request, void *arg,
               uint64_t timeout_ms, casty_msg_t **reply);
 
