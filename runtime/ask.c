@@ -2,8 +2,8 @@
  *
  * The reply goes to a promise: a short-lived internal actor whose handler
  * hands the first message to the waiting thread and stops. The promise
- * record (mutex, condition variable, result) is shared by the waiter and
- * the actor and freed by whichever lets go last. A reply that arrives after
+ * record (a state word the waiter sleeps on, the reply) is shared by the
+ * waiter and the actor and freed by whichever lets go last. A reply that arrives after
  * the timeout finds the promise decided and becomes a dead letter; once the
  * promise actor has stopped, its slot's generation turns any later reply
  * into a dead letter too, so it never reaches a recycled ref. */
@@ -13,39 +13,52 @@
 #include <time.h>
 
 #include "atomics.h"
+#include "futex.h"
 #include "internal.h"
 
 enum promise_state { P_WAITING, P_DONE, P_TIMEDOUT, P_CANCELLED };
 
+/* One cache line, written once by whoever decides it. The state word is
+ * also the futex the waiter sleeps on: no mutex and condition variable
+ * (their lines moved between the asking thread and the worker on every
+ * ask, and each ask initialised and destroyed them). */
 struct promise {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int state; /* written under mu (atomic stores: await_briefly reads it without) */
-    struct casty_msg *reply;
-    uint32_t refs; /* atomic: the waiter and the actor */
+    uint32_t state;    /* atomic: P_WAITING until decided, by one CAS */
+    uint32_t sleeping; /* atomic: 1 while the waiter may be in futex_wait */
+    uint32_t refs;     /* atomic: the waiter and the actor */
+    struct casty_msg *reply; /* P_DONE's reply, written before the CAS */
 };
 
 static void promise_unref(struct promise *p)
 {
-    if (ck_pr_faa_32(&p->refs, (uint32_t)-1) == 1) {
-        pthread_mutex_destroy(&p->mu);
-        pthread_cond_destroy(&p->cv);
+    if (ck_pr_faa_32(&p->refs, (uint32_t)-1) == 1)
         free(p);
-    }
+}
+
+/* Decides p (from P_WAITING to `to`): true for the one caller that does.
+ * Wakes the waiter if it sleeps: the CAS and the load of `sleeping` are
+ * sequentially consistent, against the waiter's store of `sleeping` and
+ * load of the state (so one of the two sees the other). */
+static bool promise_decide(struct promise *p, uint32_t to)
+{
+    if (!ck_pr_cas_32(&p->state, P_WAITING, to))
+        return false;
+    if (load_seqcst(&p->sleeping))
+        casty__futex_wake(&p->state);
+    return true;
 }
 
 static casty_behavior_t *promise_receive(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
     struct promise *p = *(struct promise **)state;
     bool taken = false;
-    pthread_mutex_lock(&p->mu);
-    if (p->state == P_WAITING) {
-        p->reply = casty__msg_take((struct casty_msg *)msg);
-        store_release(&p->state, p->reply ? P_DONE : P_CANCELLED);
-        taken = p->reply != NULL;
-        pthread_cond_signal(&p->cv);
+    if (load_acquire(&p->state) == P_WAITING) {
+        struct casty_msg *copy = casty__msg_take((struct casty_msg *)msg);
+        p->reply = copy; /* read by the waiter only once the CAS made it P_DONE */
+        taken = promise_decide(p, copy ? P_DONE : P_CANCELLED) && copy != NULL;
+        if (copy != NULL && !taken)
+            casty_msg_free(copy); /* the waiter timed out meanwhile */
     }
-    pthread_mutex_unlock(&p->mu);
     if (!taken)
         casty__note_dead_letter(ctx->sys, msg->type, casty_ctx_self(ctx));
     return casty_stopped();
@@ -54,13 +67,16 @@ static casty_behavior_t *promise_receive(casty_ctx_t *ctx, const casty_msg_t *ms
 static void promise_drop(void *state)
 {
     struct promise *p = *(struct promise **)state;
-    pthread_mutex_lock(&p->mu);
-    if (p->state == P_WAITING) {
-        store_release(&p->state, P_CANCELLED); /* stopped without a reply: system shutdown */
-        pthread_cond_signal(&p->cv);
-    }
-    pthread_mutex_unlock(&p->mu);
+    promise_decide(p, P_CANCELLED); /* stopped without a reply: system shutdown */
     promise_unref(p);
+}
+
+static bool past(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
 
 static void deadline_after(struct timespec *ts, uint64_t ms)
@@ -76,8 +92,8 @@ static void deadline_after(struct timespec *ts, uint64_t ms)
     }
 }
 
-/* How long casty_ask waits for a reply before it sleeps on the condition
- * variable: first ASK_SPIN_NS polling with a pause, then up to
+/* How long casty_ask waits for a reply before it sleeps on the promise's
+ * futex: first ASK_SPIN_NS polling with a pause, then up to
  * ASK_YIELD_NS more polling between sched_yield calls (which hand the
  * core to any thread that needs it, a worker among them, when there are
  * more runnable threads than cores). A reply within that time costs the
@@ -147,12 +163,6 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
     struct promise *p = calloc(1, sizeof *p);
     if (p == NULL)
         return CASTY_ENOMEM;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
     p->state = P_WAITING;
     p->refs = 2;
 
@@ -168,6 +178,9 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
         promise_unref(p);
         return rc;
     }
+    /* (Read before the request goes: once it has, a casty_system_shutdown
+     * on another thread may free sys, and the wait below must not touch it.) */
+    bool local = target.node == sys->node;
     casty__tls_asking = sys;
     rc = make_request(target, reply_to, arg);
     casty__tls_asking = NULL;
@@ -179,7 +192,7 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
 
     struct timespec deadline;
     deadline_after(&deadline, timeout_ms);
-    if (target.node == sys->node) {
+    if (local) {
         if (ask_skip > 0) {
             ask_skip--;
         } else if (await_briefly(p, timeout_ms)) {
@@ -190,19 +203,18 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
             ask_skip = ask_backoff;
         }
     }
-    /* (Decided or not, the state is read again under mu.) */
-    pthread_mutex_lock(&p->mu);
-    while (p->state == P_WAITING) {
-        if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT &&
-            p->state == P_WAITING)
-            store_release(&p->state, P_TIMEDOUT);
+    /* Sleep until decided or the deadline, then decide it ourselves. */
+    uint32_t state;
+    while ((state = load_acquire(&p->state)) == P_WAITING) {
+        store_seqcst(&p->sleeping, 1u);
+        if (load_seqcst(&p->state) == P_WAITING)
+            casty__futex_wait(&p->state, P_WAITING, &deadline);
+        store_relaxed(&p->sleeping, 0u);
+        if (load_acquire(&p->state) == P_WAITING && past(&deadline))
+            promise_decide(p, P_TIMEDOUT); /* fails when a reply won the race */
     }
-    int state = p->state;
-    if (state == P_DONE) {
+    if (state == P_DONE)
         *reply = p->reply;
-        p->reply = NULL;
-    }
-    pthread_mutex_unlock(&p->mu);
 
     if (state == P_TIMEDOUT)
         casty_stop(reply_to);

@@ -25,16 +25,14 @@
  * The worker loop reads as its phases: find work, run it, or search and
  * park. This file does not know what running an actor means (actor.c). */
 #include <errno.h>
-#include <linux/futex.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "atomics.h"
+#include "futex.h"
 #include "internal.h"
 
 #define LIFO_MAX 32
@@ -44,18 +42,6 @@
 #define OVERFLOW_SPILL (RING_SIZE / 2)
 
 _Thread_local struct worker *casty__tls_worker;
-
-/* ---- futex ------------------------------------------------------------ */
-
-static void futex_wait(uint32_t *word, uint32_t expected)
-{
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
-}
-
-static void futex_wake(uint32_t *word)
-{
-    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
 
 /* ---- the ring ------------------------------------------------------------ */
 
@@ -356,7 +342,7 @@ static void notify_one(struct casty_system *sys)
     pthread_mutex_unlock(&sys->idle_lock);
     if (w) {
         store_release(&w->wake_word, 1u);
-        futex_wake(&w->wake_word);
+        casty__futex_wake(&w->wake_word);
     }
 }
 
@@ -398,7 +384,7 @@ static bool park(struct worker *w)
         /* Someone already chose us: consume that wake-up below. */
     }
     while (load_acquire(&w->wake_word) == 0)
-        futex_wait(&w->wake_word, 0);
+        casty__futex_wait(&w->wake_word, 0, NULL);
     return false;
 }
 
@@ -708,7 +694,7 @@ int casty__sched_start(struct casty_system *sys)
             store_release(&sys->exit, 1u);
             for (uint32_t j = 0; j < i; j++) {
                 store_release(&sys->workers[j].wake_word, 1u);
-                futex_wake(&sys->workers[j].wake_word);
+                casty__futex_wake(&sys->workers[j].wake_word);
             }
             for (uint32_t j = 0; j < i; j++)
                 pthread_join(sys->workers[j].thread, NULL);
@@ -724,7 +710,7 @@ void casty__sched_stop(struct casty_system *sys)
     store_seqcst(&sys->exit, 1u);
     for (uint32_t i = 0; i < sys->nworkers; i++) {
         store_release(&sys->workers[i].wake_word, 1u);
-        futex_wake(&sys->workers[i].wake_word);
+        casty__futex_wake(&sys->workers[i].wake_word);
     }
     for (uint32_t i = 0; i < sys->nworkers; i++)
         pthread_join(sys->workers[i].thread, NULL);

@@ -513,6 +513,57 @@ Test(actor, ask_timeout_without_subscribers_waits_its_time_and_zero_does_not_wai
     cr_assert_eq(casty_system_shutdown(sys), 0);
 }
 
+static latch_t mute_got = LATCH_INIT;
+
+static casty_behavior_t *never_replies_counting(casty_ctx_t *ctx, const casty_msg_t *msg,
+                                               void *state)
+{
+    (void)ctx;
+    (void)msg;
+    (void)state;
+    latch_add(&mute_got, 1);
+    return casty_same();
+}
+
+struct shutdown_asker {
+    casty_system_t *sys;
+    casty_ref_t mute;
+    int rc;
+    latch_t *done;
+};
+
+static void *ask_until_shutdown(void *arg)
+{
+    struct shutdown_asker *a = arg;
+    casty_msg_t *reply = (casty_msg_t *)1;
+    a->rc = casty_ask(a->sys, a->mute, ask_get, NULL, 20000, &reply);
+    if (reply != NULL)
+        a->rc = 1; /* must stay NULL */
+    latch_add(a->done, 1);
+    return NULL;
+}
+
+/* A thread waiting in casty_ask (polling or asleep) when the system shuts
+ * down returns CASTY_ESHUTDOWN then, not at its timeout. */
+Test(actor, ask_waiting_when_the_system_shuts_down_returns_eshutdown)
+{
+    casty_system_t *sys = system_with_workers(2);
+    casty_ref_t mute;
+    cr_assert_eq(
+        casty_spawn(sys, casty_receive(never_replies_counting, NULL, 0), NULL, NULL, &mute), 0);
+    latch_t done = LATCH_INIT;
+    struct shutdown_asker a = {.sys = sys, .mute = mute, .rc = 0, .done = &done};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, ask_until_shutdown, &a), 0);
+    cr_assert_eq(latch_wait(&mute_got, 1, 5000), 1, "the request never arrived");
+    uint64_t t0 = now_ns();
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(latch_wait(&done, 1, 5000), 1, "casty_ask did not return at shutdown");
+    pthread_join(t, NULL);
+    cr_assert_lt(now_ns() - t0, 5000000000ull);
+    cr_assert_eq(a.rc, CASTY_ESHUTDOWN);
+}
+
 static uint64_t handled_after_stop; /* atomic */
 
 static casty_behavior_t *counts_messages(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
