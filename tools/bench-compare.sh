@@ -7,7 +7,7 @@
 # It installs the peers' Debian packages when missing (erlang-base,
 # golang-go, gnuplot-nox; with sudo when not root), builds the peers (Go into
 # $BUILD/peers/go-bench, Erlang into $BUILD/peers/erlang/), then runs each
-# benchmark (all eight, or the BENCH names given) for casty ($BUILD/bench/,
+# benchmark (all nine, or the BENCH names given) for casty ($BUILD/bench/,
 # built by `make benches`), Erlang and Go, at 1 worker and at all online CPUs
 # (`nproc`; once only when that is 1), BENCH_REPS times (default 3). Within a
 # repetition the runtimes alternate (casty, erlang, go, casty, ...), and the
@@ -65,7 +65,8 @@ threadring 100 20000
 fjthrput 100 10 erlang: 50 10
 fjcreate 10000
 fib 15
-big 500 50'
+big 500 50
+ask 2000'
 else
     SUITE='pingpong 8000000
 count 40000000
@@ -74,7 +75,8 @@ threadring 1000 16000000
 fjthrput 40000 100 erlang: 3000 100
 fjcreate 1500000
 fib 28
-big 16000 500'
+big 16000 500
+ask 200000'
 fi
 
 if [ $# -gt 0 ]; then

@@ -1,6 +1,6 @@
 %% The harness of casty's Erlang peer benchmarks (bench/peers/erlang): the
-%% same eight Savina-style benchmarks as bench/*.c, one module each, one
-%% process per actor. Started by run.sh as
+%% same eight Savina-style benchmarks as bench/*.c and the ask benchmark,
+%% one module each, one process per actor. Started by run.sh as
 %%   erl ... -s peer_bench main -extra BENCH PARAMS... [--workers N] [--reps R]
 %% (run.sh turns --workers N into +S N:N). One line per repetition:
 %%   RESULT lang=erlang bench=<name> params=<k=v,...> workers=<schedulers online>
@@ -15,7 +15,7 @@
 -module(peer_bench).
 -export([main/0, latch/1, arrive/2, timed/2, die/2, mix/1]).
 
--define(BENCHES, [pingpong, count, mailbox, threadring, fjthrput, fjcreate, fib, big]).
+-define(BENCHES, [pingpong, count, mailbox, threadring, fjthrput, fjcreate, fib, big, ask]).
 -define(M64, 16#FFFFFFFFFFFFFFFF).
 
 main() ->

@@ -1,6 +1,6 @@
-// Command peers runs casty's eight Savina-style benchmarks (bench/*.c) in
-// idiomatic Go, for comparison: one goroutine per actor, each with its own
-// buffered channel as its mailbox.
+// Command peers runs casty's eight Savina-style benchmarks (bench/*.c) and
+// its ask benchmark in idiomatic Go, for comparison: one goroutine per
+// actor, each with its own buffered channel as its mailbox.
 //
 //	peers BENCH PARAMS... [--workers N] [--reps R]
 //
@@ -213,6 +213,7 @@ var benches = []bench{
 	{"fjcreate", []param{{"n", 1, 1 << 32}}, fjcreate},
 	{"fib", []param{{"n", 0, 40}}, fib},
 	{"big", []param{{"n", 1, 1 << 32}, {"w", 1, 10000000}}, big},
+	{"ask", []param{{"n", 1, 1 << 32}}, ask},
 }
 
 // pingpong N: ping sends Ping{reply_to} to pong, which answers Pong; after N
@@ -547,4 +548,35 @@ func big(r *run) uint64 {
 		close(mb)
 	}
 	return 2 * n * w
+}
+
+// ask N (bench/ask.c with one asking thread): the main goroutine asks an echo
+// goroutine N times, one at a time, as a caller that blocks for a reply does
+// in Go: a fresh reply channel per ask (casty_ask's promise), the request
+// with it, then a receive. msgs = N asks (each a request and a reply).
+type askRequest struct {
+	value uint64
+	reply chan<- uint64
+}
+
+func ask(r *run) uint64 {
+	n := r.p[0]
+	echo := make(chan askRequest, 1)
+	go func() {
+		for rq := range echo {
+			rq.reply <- rq.value + 1
+		}
+	}()
+	r.start(1)
+	for i := uint64(0); i < n; i++ {
+		reply := make(chan uint64, 1)
+		echo <- askRequest{i, reply}
+		if v := <-reply; v != i+1 {
+			die("ask: reply %d is wrong", i)
+		}
+	}
+	r.arrive(n)
+	r.wait()
+	close(echo)
+	return n
 }
