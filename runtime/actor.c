@@ -906,13 +906,71 @@ bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavio
  * the caller holds around casty_spawn, as examples/event_stream.c does,
  * would deadlock). */
 bool casty__start_spawned_outside(struct casty_system *sys, struct cell *c,
-                                  struct casty_behavior *b, uint32_t gen)
+                                  struct casty_behavior *b, uint32_t gen, bool hold)
 {
     if (load_acquire(&sys->nsubs_atomic) != 0 || !start_in_place(sys, c, b, gen, false))
         return false;
+    if (!hold)
+        casty__held_release(sys, c);
+    return true;
+}
+
+/* ---- an actor held by a thread outside the pool ------------------------------------------
+ * casty_ask's promise, started in place with its schedule kept by the
+ * asking thread (casty__spawn_held): while the thread polls for the
+ * reply it is the actor's consumer and takes the reply from the mailbox
+ * itself, so the worker that replies only pushes a node (no run of the
+ * promise, no wake-up, no heap copy on its side), and then stops the
+ * actor itself (casty__held_finish). When it stops polling it lets the
+ * schedule go (casty__held_release) and the promise runs as any actor. */
+
+/* Lets the schedule of a held actor go: queued when something arrived. */
+void casty__held_release(struct casty_system *sys, struct cell *c)
+{
     if (mbox_keep_schedule(c, NULL))
         casty__schedule(sys, c);
-    return true;
+}
+
+/* One look at a held actor's mailbox. HELD_REPLY with *reply the copy of
+ * the first user message of this incarnation (NULL when out of memory),
+ * whose node stays the mailbox's; HELD_SYSTEM when a system message waits
+ * (a stop, at shutdown: the caller lets the schedule go and the actor
+ * handles it); HELD_NOTHING otherwise. Messages of an earlier incarnation
+ * of the slot on the way are dead letters, as on a worker. */
+enum held_look casty__held_look(struct casty_system *sys, struct cell *c, struct casty_msg **reply)
+{
+    for (;;) {
+        if (mbox_has_sys(c))
+            return HELD_SYSTEM;
+        struct casty_msg *m = mbox_pop(c, NULL);
+        if (m == NULL)
+            return HELD_NOTHING;
+        if (m->gen == c->gen && m->kind == MSG_USER && !(m->flags & MSG_COUNTED)) {
+            *reply = casty__msg_take(m);
+            return HELD_REPLY;
+        }
+        if (m->kind == MSG_USER)
+            casty__note_dead_letter(sys, m->type, casty__cell_ref(sys, c->slot, m->gen));
+        casty__msg_drop_value(m);
+    }
+}
+
+/* Stops a held actor in place after its reply: what finish_stop does for
+ * a top-level actor without a name, watchers, timers or children (all a
+ * promise is), except ActorStopped, which is not published for an actor
+ * whose start was not (casty__start_spawned_outside). Then lets the
+ * schedule go: anything sent meanwhile is queued, and a worker turns it
+ * into dead letters (the cell is free). */
+void casty__held_finish(struct casty_system *sys, struct cell *c)
+{
+    c->behavior = NULL; /* first_message_b: static */
+    casty_behavior_free(c->initial);
+    c->initial = NULL;
+    c->status = CELL_FREE;
+    casty__names_remove(sys, c); /* (no name: clears live_gen) */
+    casty__cell_free_slot(sys, c->slot);
+    casty__actor_stopped(sys);
+    casty__held_release(sys, c);
 }
 
 /* Lets the held child's schedule go (after each run in worker_main; at the

@@ -125,27 +125,57 @@ static uint64_t elapsed_ns(const struct timespec *since)
            (uint64_t)since->tv_nsec;
 }
 
-/* Polls the promise for ASK_SPIN_NS + ASK_YIELD_NS (not at all for a
- * timeout of 0); true when it was decided meanwhile. */
-static bool await_briefly(struct promise *p, uint64_t timeout_ms)
+/* One step of a poll that began at `start`: false once it has lasted
+ * ASK_SPIN_NS + ASK_YIELD_NS, else true after a pause or a yield. */
+static bool poll_on(const struct timespec *start)
 {
-    if (timeout_ms == 0)
-        return load_acquire(&p->state) != P_WAITING;
+    uint64_t waited = elapsed_ns(start);
+    if (waited >= ASK_SPIN_NS + ASK_YIELD_NS)
+        return false;
+    if (waited < ASK_SPIN_NS) {
+        for (int i = 0; i < 8; i++)
+            cpu_relax();
+    } else {
+        sched_yield();
+    }
+    return true;
+}
+
+/* Polls the promise's state (an actor like any other: a worker runs it on
+ * the reply); true when it was decided meanwhile. */
+static bool await_briefly(struct promise *p)
+{
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
+    do {
         if (load_acquire(&p->state) != P_WAITING)
             return true;
-        uint64_t waited = elapsed_ns(&start);
-        if (waited >= ASK_SPIN_NS + ASK_YIELD_NS)
-            return false;
-        if (waited < ASK_SPIN_NS) {
-            for (int i = 0; i < 8; i++)
-                cpu_relax();
-        } else {
-            sched_yield();
+    } while (poll_on(&start));
+    return false;
+}
+
+/* Polls the mailbox of the promise this thread holds (casty__spawn_held).
+ * A reply decides the promise here and ends the actor in place; a system
+ * message (a stop, at shutdown) or the end of the poll lets the schedule
+ * go, and the promise goes on as an actor. True when decided. */
+static bool await_held(struct casty_system *sys, struct cell *c, struct promise *p)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        struct casty_msg *copy = NULL;
+        enum held_look look = casty__held_look(sys, c, &copy);
+        if (look == HELD_REPLY) {
+            p->reply = copy;
+            promise_decide(p, copy ? P_DONE : P_CANCELLED); /* only this thread decides now */
+            casty__held_finish(sys, c);
+            return true;
         }
-    }
+        if (look == HELD_SYSTEM)
+            break;
+    } while (poll_on(&start));
+    casty__held_release(sys, c);
+    return false;
 }
 
 int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request, void *arg,
@@ -173,29 +203,52 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
         promise_unref(p);
         return CASTY_ENOMEM;
     }
-    int rc = casty__spawn_internal(sys, b, NULL, &reply_to); /* consumes b: drop runs on failure */
+    /* Whether to poll: for a ref of this system, unless this thread's
+     * recent polls were in vain (see ASK_SKIP_MAX) or the timeout is 0.
+     * (Read before the request goes: once it has, a casty_system_shutdown
+     * on another thread may free sys, unless this thread holds it.) */
+    bool poll = target.node == sys->node && timeout_ms != 0;
+    if (poll && ask_skip > 0) {
+        ask_skip--;
+        poll = false;
+    }
+    /* Polling, the promise is held (its schedule kept by this thread,
+     * which then takes the reply from its mailbox itself) when it could
+     * start in place; the system is held for as long (registry_remove
+     * waits for it), since the held promise's end touches it. */
+    struct casty_system *pinned = poll ? casty__system_acquire(sys->node, NULL) : NULL;
+    struct cell *held = NULL;
+    int rc = pinned ? casty__spawn_held(sys, b, &reply_to, &held)
+                    : casty__spawn_internal(sys, b, NULL, &reply_to); /* consume b */
+    if (pinned && held == NULL) {
+        casty__system_release(pinned);
+        pinned = NULL;
+    }
     if (rc) {
         promise_unref(p);
         return rc;
     }
-    /* (Read before the request goes: once it has, a casty_system_shutdown
-     * on another thread may free sys, and the wait below must not touch it.) */
-    bool local = target.node == sys->node;
     casty__tls_asking = sys;
     rc = make_request(target, reply_to, arg);
     casty__tls_asking = NULL;
     if (rc) {
-        casty_stop(reply_to);
+        if (held) {
+            casty__held_finish(sys, held); /* drops the promise: P_CANCELLED */
+            casty__system_release(pinned);
+        } else {
+            casty_stop(reply_to);
+        }
         promise_unref(p);
         return rc;
     }
 
     struct timespec deadline;
     deadline_after(&deadline, timeout_ms);
-    if (local) {
-        if (ask_skip > 0) {
-            ask_skip--;
-        } else if (await_briefly(p, timeout_ms)) {
+    if (poll) {
+        bool replied = held ? await_held(sys, held, p) : await_briefly(p);
+        if (pinned)
+            casty__system_release(pinned);
+        if (replied) {
             ask_backoff = 0;
         } else {
             ask_backoff = ask_backoff == 0 ? 1 : ask_backoff < ASK_SKIP_MAX ? 2 * ask_backoff

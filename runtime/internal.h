@@ -541,7 +541,11 @@ void casty__children_report(struct worker *w); /* sends w's batch of stopped chi
 bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavior *b,
                           uint32_t gen);
 bool casty__start_spawned_outside(struct casty_system *sys, struct cell *c,
-                                  struct casty_behavior *b, uint32_t gen);
+                                  struct casty_behavior *b, uint32_t gen, bool hold);
+enum held_look { HELD_NOTHING, HELD_REPLY, HELD_SYSTEM };
+void casty__held_release(struct casty_system *sys, struct cell *c);
+enum held_look casty__held_look(struct casty_system *sys, struct cell *c, struct casty_msg **reply);
+void casty__held_finish(struct casty_system *sys, struct cell *c);
 void casty__release_held(struct worker *w);
 struct cell_ext *casty__cell_ext(struct cell *c);
 int casty__deliver_timer(struct casty_system *sys, casty_ref_t to, const casty_type_t *type,
@@ -596,5 +600,11 @@ int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavio
  * casty.toml settings never apply to it. */
 int casty__spawn_internal(struct casty_system *sys, casty_behavior_t *behavior, const char *name,
                           casty_ref_t *out);
+/* casty__spawn_internal (without a name) from a thread outside the pool,
+ * keeping the new actor's schedule when it could start in place: *held
+ * is then its cell (the caller is its consumer until casty__held_release
+ * or casty__held_finish), else NULL (it started as any actor). */
+int casty__spawn_held(struct casty_system *sys, casty_behavior_t *behavior, casty_ref_t *out,
+                      struct cell **held);
 
 #endif

@@ -684,7 +684,7 @@ static inline __attribute__((always_inline)) int spawn_cell(struct casty_system 
                                                            casty_behavior_t *behavior,
                                                            const char *name,
                                                            const casty_spawn_options_t *options,
-                                                           casty_ref_t *out);
+                                                           casty_ref_t *out, struct cell **held);
 
 int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
                     const char *name, const casty_spawn_options_t *options, casty_ref_t *out)
@@ -698,13 +698,20 @@ int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavio
             return CASTY_ENOMEM;
         }
     }
-    return spawn_cell(sys, parent, behavior, name, options, out);
+    return spawn_cell(sys, parent, behavior, name, options, out, NULL);
 }
 
 int casty__spawn_internal(struct casty_system *sys, casty_behavior_t *behavior, const char *name,
                           casty_ref_t *out)
 {
-    return spawn_cell(sys, NULL, behavior, name, NULL, out);
+    return spawn_cell(sys, NULL, behavior, name, NULL, out, NULL);
+}
+
+int casty__spawn_held(struct casty_system *sys, casty_behavior_t *behavior, casty_ref_t *out,
+                      struct cell **held)
+{
+    *held = NULL;
+    return spawn_cell(sys, NULL, behavior, NULL, NULL, out, held);
 }
 
 /* Inline in its two callers: a spawn from a handler (casty__spawn_in) is
@@ -714,7 +721,7 @@ static inline __attribute__((always_inline)) int spawn_cell(struct casty_system 
                                                            casty_behavior_t *behavior,
                                                            const char *name,
                                                            const casty_spawn_options_t *options,
-                                                           casty_ref_t *out)
+                                                           casty_ref_t *out, struct cell **held)
 {
     int rc = CASTY_EINVAL;
     if (out)
@@ -762,8 +769,10 @@ static inline __attribute__((always_inline)) int spawn_cell(struct casty_system 
     store_release(&c->live_gen, gen);
     struct worker *w = casty__tls_worker;
     struct sys_start start = {.behavior = behavior, .gen = gen};
-    bool started = w == NULL ? casty__start_spawned_outside(sys, c, behavior, gen)
+    bool started = w == NULL ? casty__start_spawned_outside(sys, c, behavior, gen, held != NULL)
                              : w->sys == sys && casty__start_spawned(w, c, behavior, gen);
+    if (started && held != NULL && w == NULL)
+        *held = c;
     rc = started ? 0 : casty__send_sys(sys, c->slot, MSG_SYS_START, &start, sizeof start);
     if (rc) {
         /* Out of memory for one node: undo as if it had started and stopped. */

@@ -488,6 +488,47 @@ Test(actor, asks_answered_after_the_poll_then_quick_ones_all_get_their_replies)
     cr_assert_eq(casty_system_shutdown(sys), 0);
 }
 
+/* Replies twice to each request, the second time through the reactor (a
+ * timer of 0 ms), a little later: it reaches a promise that has ended (the
+ * asking thread ends it in place once it has the first reply), or a later
+ * ask's promise in the same slot, which must not take it. */
+static casty_behavior_t *replies_twice(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    const echo_req *r = casty_msg_as(msg, echo_req);
+    if (r == NULL)
+        return casty_unhandled();
+    CASTY_TELL(r->reply_to, echo_rep, .v = r->v + 1);
+    char key[48];
+    snprintf(key, sizeof key, "twice-%" PRIu64, r->v);
+    echo_rep again = {.v = UINT64_MAX};
+    casty_timer_schedule(casty_ctx_system(ctx), key, r->reply_to, &echo_rep_type, &again, 0);
+    return casty_same();
+}
+
+enum { TWICE_ASKS = 1000 };
+
+Test(actor, second_replies_are_dead_letters_never_a_later_asks_reply)
+{
+    casty_system_t *sys = system_with_workers(2);
+    casty_ref_t twice;
+    cr_assert_eq(casty_spawn(sys, casty_receive(replies_twice, NULL, 0), NULL, NULL, &twice), 0);
+    for (uint64_t i = 0; i < TWICE_ASKS; i++)
+        cr_assert_eq(ask_echo_value(sys, twice, i), i + 1, "ask %" PRIu64 " took another reply", i);
+    cr_assert(live_actors_reach(sys, 1, 5000), "promise actors left alive");
+    uint64_t end = now_ns() + 5000000000ull;
+    casty_system_stats_t st;
+    do {
+        casty_system_stats(sys, &st);
+    } while (st.dead_letters < TWICE_ASKS && now_ns() < end && usleep(1000) == 0);
+    cr_assert_eq(st.dead_letters, TWICE_ASKS);
+    /* A request that fails after the promise started: the promise ends too. */
+    cr_assert_eq(casty_ask(sys, twice, failing_request, NULL, 1000, &(casty_msg_t *){NULL}),
+                 CASTY_ERANGE);
+    cr_assert(live_actors_reach(sys, 1, 5000), "the failed ask's promise left alive");
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
 static casty_behavior_t *never_replies(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
     (void)ctx;
