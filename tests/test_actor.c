@@ -529,7 +529,8 @@ Test(actor, second_replies_are_dead_letters_never_a_later_asks_reply)
     cr_assert_eq(casty_system_shutdown(sys), 0);
 }
 
-static casty_behavior_t *never_replies(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+/* Takes every message and does nothing (never replies). */
+static casty_behavior_t *slow_sink(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
     (void)ctx;
     (void)msg;
@@ -541,7 +542,7 @@ Test(actor, ask_timeout_without_subscribers_waits_its_time_and_zero_does_not_wai
 {
     casty_system_t *sys = system_with_workers(2);
     casty_ref_t mute;
-    cr_assert_eq(casty_spawn(sys, casty_receive(never_replies, NULL, 0), NULL, NULL, &mute), 0);
+    cr_assert_eq(casty_spawn(sys, casty_receive(slow_sink, NULL, 0), NULL, NULL, &mute), 0);
     casty_msg_t *reply = (casty_msg_t *)1;
     uint64_t t0 = now_ns();
     cr_assert_eq(casty_ask(sys, mute, ask_get, NULL, 30, &reply), CASTY_ETIMEDOUT);
@@ -679,13 +680,6 @@ Test(actor, tell_move_delivers_the_same_block_and_drops_once)
 
 /* Every undelivered message is dropped exactly once at shutdown: no leak
  * (checked by LSan under make asan) and no double drop (checked here). */
-static casty_behavior_t *slow_sink(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
-{
-    (void)ctx;
-    (void)msg;
-    (void)state;
-    return casty_same();
-}
 
 Test(actor, shutdown_with_messages_in_flight_drops_each_once)
 {
