@@ -281,6 +281,17 @@ static void on_late_dead(const casty_type_t *t, const void *ev, void *arg)
         latch_add(&late_dead, 1);
 }
 
+/* Asks ref, which does not answer in time: CASTY_ETIMEDOUT, no sooner
+ * than timeout_ms, no reply. */
+static void assert_ask_times_out(casty_system_t *sys, casty_ref_t ref, uint64_t timeout_ms)
+{
+    casty_msg_t *reply = (casty_msg_t *)1;
+    uint64_t t0 = now_ns();
+    cr_assert_eq(casty_ask(sys, ref, ask_get, NULL, timeout_ms, &reply), CASTY_ETIMEDOUT);
+    cr_assert_geq(now_ns() - t0, timeout_ms * 1000000ull, "returned before the timeout");
+    cr_assert_null(reply);
+}
+
 Test(actor, ask_timeout_then_late_reply_is_dead_letter)
 {
     casty_system_t *sys = system_with_workers(2);
@@ -288,11 +299,7 @@ Test(actor, ask_timeout_then_late_reply_is_dead_letter)
     cr_assert_eq(casty_subscribe(sys, &casty_dead_letter_t_type, on_late_dead, NULL), 0);
     casty_ref_t ref;
     cr_assert_eq(casty_spawn(sys, casty_receive(slow_replier, NULL, 0), NULL, NULL, &ref), 0);
-    casty_msg_t *reply = (casty_msg_t *)1;
-    uint64_t t0 = now_ns();
-    cr_assert_eq(casty_ask(sys, ref, ask_get, NULL, 50, &reply), CASTY_ETIMEDOUT);
-    cr_assert_geq(now_ns() - t0, 50000000ull, "returned before the timeout");
-    cr_assert_null(reply);
+    assert_ask_times_out(sys, ref, 50);
     cr_assert_eq(latch_wait(&parked, 1, 5000), 1);
 
     /* A new ask may reuse the promise's slot; the late reply must not reach it. */
@@ -543,12 +550,9 @@ Test(actor, ask_timeout_without_subscribers_waits_its_time_and_zero_does_not_wai
     casty_system_t *sys = system_with_workers(2);
     casty_ref_t mute;
     cr_assert_eq(casty_spawn(sys, casty_receive(slow_sink, NULL, 0), NULL, NULL, &mute), 0);
-    casty_msg_t *reply = (casty_msg_t *)1;
+    assert_ask_times_out(sys, mute, 30);
     uint64_t t0 = now_ns();
-    cr_assert_eq(casty_ask(sys, mute, ask_get, NULL, 30, &reply), CASTY_ETIMEDOUT);
-    cr_assert_geq(now_ns() - t0, 30000000ull, "returned before the timeout");
-    cr_assert_null(reply);
-    t0 = now_ns();
+    casty_msg_t *reply;
     cr_assert_eq(casty_ask(sys, mute, ask_get, NULL, 0, &reply), CASTY_ETIMEDOUT);
     cr_assert_lt(now_ns() - t0, 1000000000ull, "a timeout of 0 waited");
     cr_assert(live_actors_reach(sys, 1, 5000), "timed-out promises left alive");
