@@ -1,12 +1,14 @@
 /* casty_ask: request-reply from a non-worker thread.
  *
  * The reply goes to a promise: a short-lived internal actor whose handler
- * hands the first message to the waiting thread and stops. The promise
- * record (a state word the waiter sleeps on, the reply) is shared by the
- * waiter and the actor and freed by whichever lets go last. A reply that arrives after
- * the timeout finds the promise decided and becomes a dead letter; once the
- * promise actor has stopped, its slot's generation turns any later reply
- * into a dead letter too, so it never reaches a recycled ref. */
+ * hands the first message to the waiting thread and stops; or, while the
+ * waiting thread polls, whose mailbox that thread reads itself (the held
+ * promise: await_held). The promise record (a state word the waiter
+ * sleeps on, the reply) is shared by the waiter and the actor and freed by
+ * whichever lets go last. A reply that arrives after the timeout finds the
+ * promise decided and becomes a dead letter; once the promise actor has
+ * stopped, its slot's generation turns any later reply into a dead letter
+ * too, so it never reaches a recycled ref. */
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,16 +227,16 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
      * recent polls were in vain (see ASK_SKIP_MAX) or the timeout is 0.
      * (Read before the request goes: once it has, a casty_system_shutdown
      * on another thread may free sys, unless this thread holds it.) */
-    bool poll = target.node == sys->node && timeout_ms != 0;
-    if (poll && ask_skip > 0) {
+    bool polling = target.node == sys->node && timeout_ms != 0;
+    if (polling && ask_skip > 0) {
         ask_skip--;
-        poll = false;
+        polling = false;
     }
     /* Polling, the promise is held (its schedule kept by this thread,
      * which then takes the reply from its mailbox itself) when it could
      * start in place; the system is held for as long (registry_remove
      * waits for it), since the held promise's end touches it. */
-    struct casty_system *pinned = poll ? casty__system_acquire(sys->node, NULL) : NULL;
+    struct casty_system *pinned = polling ? casty__system_acquire(sys->node, NULL) : NULL;
     struct cell *held = NULL;
     int rc = pinned ? casty__spawn_held(sys, b, &reply_to, &held)
                     : casty__spawn_internal(sys, b, NULL, &reply_to); /* consume b */
@@ -262,7 +264,7 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
 
     struct timespec deadline;
     deadline_after(&deadline, timeout_ms);
-    if (poll) {
+    if (polling) {
         bool replied = held ? await_held(sys, held, p) : await_briefly(p);
         if (pinned)
             casty__system_release(pinned);
