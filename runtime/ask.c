@@ -95,14 +95,18 @@ static void deadline_after(struct timespec *ts, uint64_t ms)
 }
 
 /* How long casty_ask waits for a reply before it sleeps on the promise's
- * futex: first ASK_SPIN_NS polling with a pause, then up to
- * ASK_YIELD_NS more polling between sched_yield calls (which hand the
- * core to any thread that needs it, a worker among them, when there are
- * more runnable threads than cores). A reply within that time costs the
- * asker no futex sleep and the replying worker no futex wake; most local
- * ones arrive within it, since the request's round trip through an idle
- * system is a few microseconds while a sleep and a wake-up of the asker
- * took 10-20 (docs/performance.md, "Asking from outside the pool").
+ * futex: first ASK_SPIN_LOOKS looks with a pause between them (~7.5 us at
+ * this machine's ~29 ns pause), then up to ASK_YIELD_NS more looks
+ * between sched_yield calls (which hand the core to any thread that needs
+ * it, a worker among them, when there are more runnable threads than
+ * cores). A reply within that time costs the asker no futex sleep and the
+ * replying worker no futex wake; most local ones arrive within it, since
+ * the request's round trip through an idle system is about a microsecond
+ * while a sleep and a wake-up of the asker took 10-20 (docs/performance.md,
+ * "Asking from outside the pool"). The spin is counted, not timed: a clock
+ * read per look delayed each look by its cost, and the clock is read only
+ * once the yielding starts. (An ask whose poll ends without the reply
+ * counts its timeout from the poll's end: up to ~50 us late.)
  *
  * Only where the reply is likely that quick: not for a ref of another
  * node (a network round trip is ~100 us; polling through it took cores
@@ -112,51 +116,37 @@ static void deadline_after(struct timespec *ts, uint64_t ms)
  * without the reply, the thread skips it for twice as many asks as the
  * last time (1, 2, 4 ... ASK_SKIP_MAX), and a reply within a poll ends
  * the skipping. */
-#define ASK_SPIN_NS 10000u
+#define ASK_SPIN_LOOKS 256u
 #define ASK_YIELD_NS 40000u
 #define ASK_SKIP_MAX 64u
 
 static _Thread_local uint32_t ask_skip;    /* asks left that do not poll */
 static _Thread_local uint32_t ask_backoff; /* the last skip's length */
 
-static uint64_t elapsed_ns(const struct timespec *since)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)(now.tv_sec - since->tv_sec) * 1000000000u + (uint64_t)now.tv_nsec -
-           (uint64_t)since->tv_nsec;
-}
-
 /* The state of a poll (await_briefly, await_held). */
 struct poll {
-    struct timespec start;
-    uint32_t looks;    /* so far */
-    bool yielding;     /* past ASK_SPIN_NS */
+    uint32_t looks;                /* so far */
+    struct timespec yield_start;   /* set at look ASK_SPIN_LOOKS */
 };
 
-static void poll_begin(struct poll *poll)
-{
-    clock_gettime(CLOCK_MONOTONIC, &poll->start);
-    poll->looks = 0;
-    poll->yielding = false;
-}
-
-/* One step of a poll: false once it has lasted ASK_SPIN_NS + ASK_YIELD_NS,
- * else true after a pause (spinning) or a yield. While spinning it reads
- * the clock every 32nd step only: a reply is seen one pause after it
- * lands, not a clock read and eight pauses (~200 ns here) later. */
+/* One step of a poll: false once it has spun and then yielded for
+ * ASK_YIELD_NS, else true after a pause or a yield. */
 static bool poll_on(struct poll *poll)
 {
-    if (!poll->yielding) {
-        if (++poll->looks % 32 != 0) {
-            cpu_relax();
-            return true;
-        }
-        poll->yielding = elapsed_ns(&poll->start) >= ASK_SPIN_NS;
+    if (++poll->looks < ASK_SPIN_LOOKS) {
+        cpu_relax();
         return true;
     }
-    if (elapsed_ns(&poll->start) >= ASK_SPIN_NS + ASK_YIELD_NS)
-        return false;
+    if (poll->looks == ASK_SPIN_LOOKS) {
+        clock_gettime(CLOCK_MONOTONIC, &poll->yield_start);
+    } else {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        uint64_t yielded = (uint64_t)(now.tv_sec - poll->yield_start.tv_sec) * 1000000000u +
+                           (uint64_t)now.tv_nsec - (uint64_t)poll->yield_start.tv_nsec;
+        if (yielded >= ASK_YIELD_NS)
+            return false;
+    }
     sched_yield();
     return true;
 }
@@ -165,8 +155,7 @@ static bool poll_on(struct poll *poll)
  * the reply); true when it was decided meanwhile. */
 static bool await_briefly(struct promise *p)
 {
-    struct poll poll;
-    poll_begin(&poll);
+    struct poll poll = {0};
     do {
         if (load_acquire(&p->state) != P_WAITING)
             return true;
@@ -180,8 +169,7 @@ static bool await_briefly(struct promise *p)
  * go, and the promise goes on as an actor. True when decided. */
 static bool await_held(struct casty_system *sys, struct cell *c, struct promise *p)
 {
-    struct poll poll;
-    poll_begin(&poll);
+    struct poll poll = {0};
     do {
         struct casty_msg *copy = NULL;
         enum held_look look = casty__held_look(sys, c, &copy);
@@ -262,8 +250,6 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
         return rc;
     }
 
-    struct timespec deadline;
-    deadline_after(&deadline, timeout_ms);
     if (polling) {
         bool replied = held ? await_held(sys, held, p) : await_briefly(p);
         if (pinned)
@@ -277,7 +263,10 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
         }
     }
     /* Sleep until decided or the deadline, then decide it ourselves. */
-    uint32_t state;
+    struct timespec deadline;
+    uint32_t state = load_acquire(&p->state);
+    if (state == P_WAITING)
+        deadline_after(&deadline, timeout_ms);
     while ((state = load_acquire(&p->state)) == P_WAITING) {
         store_seqcst(&p->sleeping, 1u);
         if (load_seqcst(&p->state) == P_WAITING)
