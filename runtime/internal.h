@@ -493,6 +493,7 @@ static inline struct casty_msg *casty__msg_alloc_tiny(struct worker *w)
     return m;
 }
 void casty__msg_release(struct worker *w, struct casty_msg *m);
+void casty__msg_release_outside(struct casty_system *sys, struct casty_msg *m);
 void casty__msg_drop_value(struct casty_msg *m);
 int casty__pool_init(struct worker *w, uint32_t nworkers);
 void casty__pool_flush(struct worker *w);

@@ -72,11 +72,17 @@ static inline bool mbox_push(struct cell *c, struct casty_msg *m)
 
 /* casty__msg_release's common case, inline: a value without a drop in a
  * node of the releasing worker's own pool goes straight back on its free
- * list (what casty__msg_release would do, without the call). */
-static inline void mbox_release(struct worker *w, struct casty_msg *m)
+ * list (what casty__msg_release would do, without the call). Without a
+ * worker (a thread outside the pool holding c's schedule: casty_ask's held
+ * promise), casty__msg_release_outside, which gives large nodes back. */
+static inline void mbox_release(const struct cell *c, struct worker *w, struct casty_msg *m)
 {
+    if (w == NULL) {
+        casty__msg_release_outside(c->sys, m);
+        return;
+    }
     uint32_t owner = m->owner;
-    if (w && (owner & ~(POOL_OWNER_LARGE | POOL_OWNER_TINY)) == w->index &&
+    if ((owner & ~(POOL_OWNER_LARGE | POOL_OWNER_TINY)) == w->index &&
         !(m->flags & MSG_DATA_HEAP) &&
         (m->kind != MSG_USER || m->type == NULL || m->type->drop == NULL)) {
         /* (A free node's flags and data are set again when it is taken.) */
@@ -100,7 +106,7 @@ static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
         return NULL;
     c->head = next;
     if (head != stub_of(c))
-        mbox_release(w, head);
+        mbox_release(c, w, head);
     return next;
 }
 
@@ -135,7 +141,7 @@ static inline bool mbox_try_idle(struct cell *c, struct worker *w)
     }
     /* No producer can reach `head` any more (the tail moved past it). */
     if (head != stub)
-        mbox_release(w, head);
+        mbox_release(c, w, head);
     return true;
 }
 

@@ -653,6 +653,29 @@ void casty__msg_release(struct worker *w, struct casty_msg *m)
         outbox_flush(w, owner);
 }
 
+/* casty__msg_release for a thread outside the pool that knows m's system
+ * (one holding an actor's schedule: casty_ask's held promise): a worker's
+ * large node goes back onto its owner's remote stack (one node, one CAS),
+ * where casty__msg_release without a worker would abandon it to its slab
+ * until the system ends; anything else as casty__msg_release does. */
+void casty__msg_release_outside(struct casty_system *sys, struct casty_msg *m)
+{
+    uint32_t owner = m->owner;
+    if (owner == POOL_HEAP_OWNER || owner == POOL_EXT_OWNER || !(owner & POOL_OWNER_LARGE)) {
+        casty__msg_release(NULL, m);
+        return;
+    }
+    if (has_value_to_drop(m))
+        casty__msg_drop_value(m);
+    struct pool *dst = &sys->workers[owner & ~POOL_OWNER_LARGE].pool;
+    struct casty_msg *top = load_relaxed(&dst->remote);
+    do {
+        store_relaxed(&m->next, top);
+        /* Full barrier: publishes the node to the owner's exchange in
+         * casty__msg_alloc, as outbox_flush does for a batch. */
+    } while (!ck_pr_cas_ptr_value(&dst->remote, top, m, &top));
+}
+
 /* Sets up w's pool (w->index and w->sys already set; worker 0 first, whose
  * pool also creates the system's set of external caches). */
 int casty__pool_init(struct worker *w, uint32_t nworkers)

@@ -1,8 +1,9 @@
 /* The workers' node pools (runtime/pool.c) driven directly, one thread
  * playing two workers, so that every step is deterministic:
  *
- * - small and large nodes released by the other worker come back to their
- *   owner (no new memory while its own nodes are free again);
+ * - small and large nodes released by the other worker, or by a thread
+ *   outside the pool, come back to their owner (no new memory while its
+ *   own nodes are free again);
  * - a random interleaving of allocations and releases, by the owner, by
  *   the other worker and by a thread that is no worker, never hands out a
  *   node that is still live, and every value survives intact until its
@@ -55,7 +56,7 @@ enum { ROUNDS = 4 };
  * to worker 0: all rounds together use at most n + `slack` distinct nodes
  * (slack: what is left of a slab begun), where memory that never came back
  * would need ROUNDS * n. */
-static void comes_back(size_t size, uint32_t n, uint32_t slack, bool tiny)
+static void comes_back_from(size_t size, uint32_t n, uint32_t slack, bool tiny, bool outside)
 {
     struct fake f;
     fake_init(&f);
@@ -71,8 +72,12 @@ static void comes_back(size_t size, uint32_t n, uint32_t slack, bool tiny)
             cr_assert_eq((batch[i]->owner & POOL_OWNER_TINY) != 0, tiny);
             batch[i]->type = NULL;
         }
-        for (uint32_t i = 0; i < n; i++)
-            casty__msg_release(&f.workers[1], batch[i]);
+        for (uint32_t i = 0; i < n; i++) {
+            if (outside)
+                casty__msg_release_outside(f.sys, batch[i]);
+            else
+                casty__msg_release(&f.workers[1], batch[i]);
+        }
         casty__pool_flush(&f.workers[1]);
     }
     qsort(seen, (size_t)ROUNDS * n, sizeof *seen, cmp_ptr);
@@ -83,6 +88,20 @@ static void comes_back(size_t size, uint32_t n, uint32_t slack, bool tiny)
                   ROUNDS, n);
     free(seen);
     fake_destroy(&f);
+}
+
+static void comes_back(size_t size, uint32_t n, uint32_t slack, bool tiny)
+{
+    comes_back_from(size, n, slack, tiny, false);
+}
+
+/* Released by a thread outside the pool that knows the system (casty_ask's
+ * held promise releasing the reply's node): every class comes back too. */
+Test(pool_nodes, nodes_released_outside_the_pool_come_back)
+{
+    comes_back_from(8, 3000, 512, false, true);
+    comes_back_from(MSG_INLINE_MAX, 3000, 256, false, true);
+    comes_back_from(MSG_TINY_MAX, 5000, 1024, true, true);
 }
 
 Test(pool_nodes, small_nodes_released_elsewhere_come_back)
