@@ -1,8 +1,10 @@
 /* Actors through the public API: behaviors (receive, setup, same, stopped,
  * unhandled, failed, restart), functional state, tell/tell_move, stale refs,
- * ask (reply, timeout with late reply, EDEADLK on a worker), paths, names,
- * the event stream, several systems in one process, shutdown with messages
- * in flight, idle CPU, and bad input everywhere. */
+ * ask (reply, timeout with late reply, EDEADLK on a worker; from several
+ * threads at once, replies later than the poll, second replies, shutdown
+ * while asking), spawns from outside the pool, paths, names, the event
+ * stream, several systems in one process, shutdown with messages in
+ * flight, idle CPU, and bad input everywhere. */
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <pthread.h>
