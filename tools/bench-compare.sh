@@ -331,7 +331,7 @@ else
 gnuplot <<EOF || { echo "bench-compare: gnuplot failed" >&2; failed=1; }
 set terminal svg size 1200,600 dynamic font "sans,12" background "white"
 set output "$SVG"
-set title "$(echo "$RUNTIMES" | sed 's/ / vs /g'): median msgs/s ($DATE, $(nproc) CPUs, $REPS reps; fjcreate and fib: actors/s)"
+set title "$(echo "$RUNTIMES" | sed 's/ / vs /g'): median msgs/s ($DATE, $(nproc) CPUs, $REPS reps; fjcreate and fib: actors/s; ask: asks/s)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
