@@ -921,14 +921,28 @@ bool casty__start_spawned_outside(struct casty_system *sys, struct cell *c,
  * reply it is the actor's consumer and takes the reply from the mailbox
  * itself, so the worker that replies only pushes a node (no run of the
  * promise, no wake-up, no heap copy on its side), and then stops the
- * actor itself (casty__held_finish). When it stops polling it lets the
- * schedule go (casty__held_release) and the promise runs as any actor. */
+ * actor itself (casty__held_finish). Held, the actor needs no behavior
+ * of its own (nothing runs it): it is spawned with a static one, and only
+ * when the thread stops polling does it get the behavior it runs from
+ * then on as any actor (casty__held_adopt). */
 
 /* Lets the schedule of a held actor go: queued when something arrived. */
 void casty__held_release(struct casty_system *sys, struct cell *c)
 {
     if (mbox_keep_schedule(c, NULL))
         casty__schedule(sys, c);
+}
+
+/* Gives a held actor the behavior it runs from now on, in place of the
+ * static one it was spawned with (never run: a worker runs the actor only
+ * once its schedule is let go, here), and lets the schedule go. The new
+ * behavior starts at the first message (first_message_b), as it would
+ * have from the spawn. */
+void casty__held_adopt(struct casty_system *sys, struct cell *c, struct casty_behavior *b)
+{
+    casty_behavior_free(c->initial); /* (static: nothing to free, but say so) */
+    c->initial = b;
+    casty__held_release(sys, c);
 }
 
 /* One look at a held actor's mailbox. HELD_REPLY with *reply the copy of

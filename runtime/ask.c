@@ -3,12 +3,13 @@
  * The reply goes to a promise: a short-lived internal actor whose handler
  * hands the first message to the waiting thread and stops; or, while the
  * waiting thread polls, whose mailbox that thread reads itself (the held
- * promise: await_held). The promise record (a state word the waiter
- * sleeps on, the reply) is shared by the waiter and the actor and freed by
- * whichever lets go last. A reply that arrives after the timeout finds the
- * promise decided and becomes a dead letter; once the promise actor has
- * stopped, its slot's generation turns any later reply into a dead letter
- * too, so it never reaches a recycled ref. */
+ * promise: ask_held), needing no record or behavior until the poll ends.
+ * The promise record (a state word the waiter sleeps on, the reply) is
+ * shared by the waiter and the actor and freed by whichever lets go last.
+ * A reply that arrives after the timeout finds the promise decided and
+ * becomes a dead letter; once the promise actor has stopped, its slot's
+ * generation turns any later reply into a dead letter too, so it never
+ * reaches a recycled ref. */
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 #include "futex.h"
 #include "internal.h"
 
-enum promise_state { P_WAITING, P_DONE, P_TIMEDOUT, P_CANCELLED };
+enum promise_state { P_WAITING, P_DONE, P_TIMEDOUT, P_CANCELLED, P_NOMEM };
 
 /* One cache line, written once by whoever decides it. The state word is
  * also the futex the waiter sleeps on: no mutex and condition variable
@@ -57,7 +58,7 @@ static casty_behavior_t *promise_receive(casty_ctx_t *ctx, const casty_msg_t *ms
     if (load_acquire(&p->state) == P_WAITING) {
         struct casty_msg *copy = casty__msg_take((struct casty_msg *)msg);
         p->reply = copy; /* read by the waiter only once the CAS made it P_DONE */
-        taken = promise_decide(p, copy ? P_DONE : P_CANCELLED) && copy != NULL;
+        taken = promise_decide(p, copy ? P_DONE : P_NOMEM) && copy != NULL;
         if (copy != NULL && !taken)
             casty_msg_free(copy); /* the waiter timed out meanwhile */
     }
@@ -123,7 +124,7 @@ static void deadline_after(struct timespec *ts, uint64_t ms)
 static _Thread_local uint32_t ask_skip;    /* asks left that do not poll */
 static _Thread_local uint32_t ask_backoff; /* the last skip's length */
 
-/* The state of a poll (await_briefly, await_held). */
+/* The state of a poll (await_promise, ask_held). */
 struct poll {
     uint32_t looks;                /* so far */
     struct timespec yield_start;   /* set at look ASK_SPIN_LOOKS */
@@ -151,116 +152,49 @@ static bool poll_on(struct poll *poll)
     return true;
 }
 
-/* Polls the promise's state (an actor like any other: a worker runs it on
- * the reply); true when it was decided meanwhile. */
-static bool await_briefly(struct promise *p)
+/* Ends a poll: a reply within it ends the skipping (ASK_SKIP_MAX), a poll
+ * in vain doubles it. */
+static void poll_ended(bool replied)
 {
-    struct poll poll = {0};
-    do {
-        if (load_acquire(&p->state) != P_WAITING)
-            return true;
-    } while (poll_on(&poll));
-    return false;
+    if (replied) {
+        ask_backoff = 0;
+        return;
+    }
+    ask_backoff = ask_backoff == 0 ? 1 : ask_backoff < ASK_SKIP_MAX ? 2 * ask_backoff : ASK_SKIP_MAX;
+    ask_skip = ask_backoff;
 }
 
-/* Polls the mailbox of the promise this thread holds (casty__spawn_held).
- * A reply decides the promise here and ends the actor in place; a system
- * message (a stop, at shutdown) or the end of the poll lets the schedule
- * go, and the promise goes on as an actor. True when decided. */
-static bool await_held(struct casty_system *sys, struct cell *c, struct promise *p)
+/* A new promise, P_WAITING, and the behavior of the actor that decides it
+ * (holding one of its two references), or NULL for both when out of
+ * memory. */
+static struct promise *promise_new(casty_behavior_t **b)
 {
-    struct poll poll = {0};
-    do {
-        struct casty_msg *copy = NULL;
-        enum held_look look = casty__held_look(sys, c, &copy);
-        if (look == HELD_REPLY) {
-            p->reply = copy;
-            promise_decide(p, copy ? P_DONE : P_CANCELLED); /* only this thread decides now */
-            casty__held_finish(sys, c);
-            return true;
-        }
-        if (look == HELD_SYSTEM)
-            break;
-    } while (poll_on(&poll));
-    casty__held_release(sys, c);
-    return false;
-}
-
-int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request, void *arg,
-              uint64_t timeout_ms, casty_msg_t **reply)
-{
-    if (reply)
-        *reply = NULL;
-    if (sys == NULL || make_request == NULL || reply == NULL)
-        return CASTY_EINVAL;
-    if (casty__tls_worker != NULL)
-        return CASTY_EDEADLK;
-    if (load_acquire(&sys->state) != SYS_RUNNING)
-        return CASTY_ESHUTDOWN;
-
     struct promise *p = calloc(1, sizeof *p);
+    *b = NULL;
     if (p == NULL)
-        return CASTY_ENOMEM;
+        return NULL;
     p->state = P_WAITING;
     p->refs = 2;
+    *b = casty_receive_with_drop(promise_receive, &p, sizeof p, promise_drop);
+    if (*b == NULL) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
 
-    casty_ref_t reply_to;
-    casty_behavior_t *b = casty_receive_with_drop(promise_receive, &p, sizeof p, promise_drop);
-    if (b == NULL) {
-        promise_unref(p);
-        promise_unref(p);
-        return CASTY_ENOMEM;
-    }
-    /* Whether to poll: for a ref of this system, unless this thread's
-     * recent polls were in vain (see ASK_SKIP_MAX) or the timeout is 0.
-     * (Read before the request goes: once it has, a casty_system_shutdown
-     * on another thread may free sys, unless this thread holds it.) */
-    bool polling = target.node == sys->node && timeout_ms != 0;
-    if (polling && ask_skip > 0) {
-        ask_skip--;
-        polling = false;
-    }
-    /* Polling, the promise is held (its schedule kept by this thread,
-     * which then takes the reply from its mailbox itself) when it could
-     * start in place; the system is held for as long (registry_remove
-     * waits for it), since the held promise's end touches it. */
-    struct casty_system *pinned = polling ? casty__system_acquire(sys->node, NULL) : NULL;
-    struct cell *held = NULL;
-    int rc = pinned ? casty__spawn_held(sys, b, &reply_to, &held)
-                    : casty__spawn_internal(sys, b, NULL, &reply_to); /* consume b */
-    if (pinned && held == NULL) {
-        casty__system_release(pinned);
-        pinned = NULL;
-    }
-    if (rc) {
-        promise_unref(p);
-        return rc;
-    }
-    casty__tls_asking = sys;
-    rc = make_request(target, reply_to, arg);
-    casty__tls_asking = NULL;
-    if (rc) {
-        if (held) {
-            casty__held_finish(sys, held); /* drops the promise: P_CANCELLED */
-            casty__system_release(pinned);
-        } else {
-            casty_stop(reply_to);
-        }
-        promise_unref(p);
-        return rc;
-    }
-
+/* Waits for p until decided or the deadline (polling first when asked
+ * to), then returns casty_ask's result, stopping the promise actor if it
+ * timed out, and lets p go. */
+static int await_promise(struct promise *p, casty_ref_t promise_ref, bool polling,
+                         uint64_t timeout_ms, casty_msg_t **reply)
+{
     if (polling) {
-        bool replied = held ? await_held(sys, held, p) : await_briefly(p);
-        if (pinned)
-            casty__system_release(pinned);
-        if (replied) {
-            ask_backoff = 0;
-        } else {
-            ask_backoff = ask_backoff == 0 ? 1 : ask_backoff < ASK_SKIP_MAX ? 2 * ask_backoff
-                                                                            : ASK_SKIP_MAX;
-            ask_skip = ask_backoff;
-        }
+        struct poll poll = {0};
+        bool decided;
+        while (!(decided = load_acquire(&p->state) != P_WAITING) && poll_on(&poll))
+            ;
+        poll_ended(decided);
     }
     /* Sleep until decided or the deadline, then decide it ourselves. */
     struct timespec deadline;
@@ -277,9 +211,128 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
     }
     if (state == P_DONE)
         *reply = p->reply;
-
     if (state == P_TIMEDOUT)
-        casty_stop(reply_to);
+        casty_stop(promise_ref);
     promise_unref(p);
-    return state == P_DONE ? 0 : state == P_TIMEDOUT ? CASTY_ETIMEDOUT : CASTY_ESHUTDOWN;
+    return state == P_DONE        ? 0
+           : state == P_TIMEDOUT ? CASTY_ETIMEDOUT
+           : state == P_NOMEM    ? CASTY_ENOMEM /* (the reply could not be copied) */
+                                 : CASTY_ESHUTDOWN;
+}
+
+/* The behavior a held promise is spawned with: never run (casty__held_adopt
+ * replaces it before a worker can run the actor), but a behavior all the
+ * same, so that the actor is one like any other while held. */
+static casty_behavior_t *held_receive(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    casty__note_dead_letter(ctx->sys, msg->type, casty_ctx_self(ctx));
+    return casty_stopped();
+}
+static struct casty_behavior held_b = {.kind = BEH_RECEIVE, .is_static = 1, .fn.receive = held_receive};
+
+/* casty_ask through a held promise (casty__spawn_held): this thread keeps
+ * the promise's schedule and polls its mailbox for the reply, and ends the
+ * actor itself when it comes. Held, the promise needs no record and no
+ * behavior of its own: they are made only when the poll ends without the
+ * reply (or a stop arrives: at shutdown), and the promise then goes on as
+ * an actor that this thread sleeps on. The system is pinned for as long as
+ * the promise is held (registry_remove waits for it), since ending the
+ * held promise touches it. CASTY__NOT_HELD when the promise could not be
+ * held; nothing was sent then. */
+static int ask_held(struct casty_system *sys, casty_ref_t target, casty_ask_fn make_request,
+                    void *arg, uint64_t timeout_ms, casty_msg_t **reply)
+{
+    struct casty_system *pinned = casty__system_acquire(sys->node, NULL);
+    if (pinned == NULL)
+        return CASTY__NOT_HELD;
+    struct cell *held;
+    casty_ref_t reply_to;
+    int rc = casty__spawn_held(sys, &held_b, &reply_to, &held);
+    if (rc == 0) {
+        casty__tls_asking = sys;
+        rc = make_request(target, reply_to, arg);
+        casty__tls_asking = NULL;
+        if (rc)
+            casty__held_finish(sys, held);
+    }
+    if (rc) {
+        casty__system_release(pinned);
+        return rc;
+    }
+
+    struct poll poll = {0};
+    enum held_look look;
+    do {
+        struct casty_msg *copy = NULL;
+        look = casty__held_look(sys, held, &copy);
+        if (look == HELD_REPLY) {
+            casty__held_finish(sys, held);
+            casty__system_release(pinned);
+            poll_ended(true);
+            *reply = copy;
+            return copy ? 0 : CASTY_ENOMEM;
+        }
+    } while (look == HELD_NOTHING && poll_on(&poll));
+    if (look == HELD_NOTHING)
+        poll_ended(false);
+
+    casty_behavior_t *b;
+    struct promise *p = promise_new(&b);
+    if (p == NULL) {
+        casty__held_finish(sys, held); /* a later reply is a dead letter */
+        casty__system_release(pinned);
+        return CASTY_ENOMEM;
+    }
+    casty__held_adopt(sys, held, b);
+    casty__system_release(pinned);
+    return await_promise(p, reply_to, false, timeout_ms, reply);
+}
+
+int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request, void *arg,
+              uint64_t timeout_ms, casty_msg_t **reply)
+{
+    if (reply)
+        *reply = NULL;
+    if (sys == NULL || make_request == NULL || reply == NULL)
+        return CASTY_EINVAL;
+    if (casty__tls_worker != NULL)
+        return CASTY_EDEADLK;
+    if (load_acquire(&sys->state) != SYS_RUNNING)
+        return CASTY_ESHUTDOWN;
+
+    /* Whether to poll: for a ref of this system, unless this thread's
+     * recent polls were in vain (see ASK_SKIP_MAX) or the timeout is 0.
+     * Polling, the promise is held where it can be (ask_held). (Read
+     * before the request goes: once it has, a casty_system_shutdown on
+     * another thread may free sys, unless this thread holds it.) */
+    bool polling = target.node == sys->node && timeout_ms != 0;
+    if (polling && ask_skip > 0) {
+        ask_skip--;
+        polling = false;
+    }
+    if (polling) {
+        int rc = ask_held(sys, target, make_request, arg, timeout_ms, reply);
+        if (rc != CASTY__NOT_HELD)
+            return rc;
+    }
+
+    casty_behavior_t *b;
+    struct promise *p = promise_new(&b);
+    if (p == NULL)
+        return CASTY_ENOMEM;
+    casty_ref_t reply_to;
+    int rc = casty__spawn_internal(sys, b, NULL, &reply_to); /* consumes b */
+    if (rc == 0) {
+        casty__tls_asking = sys;
+        rc = make_request(target, reply_to, arg);
+        casty__tls_asking = NULL;
+        if (rc)
+            casty_stop(reply_to);
+    }
+    if (rc) {
+        promise_unref(p);
+        return rc;
+    }
+    return await_promise(p, reply_to, polling, timeout_ms, reply);
 }

@@ -16,9 +16,12 @@
  * on the spawner's, and a stack linked through the cells (this file's
  * first design) made the spawner's core read each cell's link, a cache
  * miss after a cache miss (8% of fjcreate's samples at 2 workers) inside
- * a CAS window that any other push or pop made it retry. Slot 0 is never
+ * a CAS window that any other push or pop made it retry. A thread outside
+ * the pool keeps the last slot it freed for its own next spawn (spare
+ * below). Slot 0 is never
  * used, so a zero ref is never valid. This file does not start or stop
  * actors. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +125,68 @@ static struct worker *slot_cache_owner(struct casty_system *sys)
     return w && w->sys == sys ? w : NULL;
 }
 
+/* The one free slot a thread outside the pool keeps, of the system whose
+ * node id is `node` (0: none): the last slot it freed, taken by its next
+ * spawn in that system. casty_ask spawns its promise and frees it on the
+ * asking thread on every ask, and took free_lock twice an ask, its line
+ * pulled from the core that had it last each time. A system's node id is
+ * never reused (random high bits), so a spare of a system that has been
+ * shut down matches no live one and is simply forgotten (its cell went
+ * with the system's); when the thread exits, a pthread key's destructor
+ * gives the spare back to its system if that still runs, so threads that
+ * come and go do not take a slot each for good; so does a slot of another
+ * system freed by the same thread (spare_keep). */
+struct spare_slot {
+    uint64_t node;
+    uint32_t slot;
+};
+static _Thread_local struct spare_slot spare;
+static _Thread_local bool spare_armed; /* the key's destructor will run for this thread */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static bool spare_keyed;
+
+static void spare_give_back(void *unused)
+{
+    (void)unused;
+    struct spare_slot s = spare;
+    spare.node = 0;
+    /* (A system's acquire fails once it has been shut down, or its id was
+     * never live: its spare is forgotten.) */
+    struct casty_system *sys = s.node ? casty__system_acquire(s.node, NULL) : NULL;
+    if (sys) {
+        free_push_many(sys, &s.slot, 1);
+        casty__system_release(sys);
+    }
+}
+
+static void spare_key_create(void)
+{
+    spare_keyed = pthread_key_create(&spare_key, spare_give_back) == 0;
+}
+
+/* Keeps slot as this thread's spare: true when kept. A spare of another
+ * system is given back first (the thread has moved on to this one; the
+ * other may be gone), one of this system kept (the new slot goes to the
+ * stack). */
+static bool spare_keep(struct casty_system *sys, uint32_t slot)
+{
+    if (spare.node == sys->node)
+        return false;
+    if (spare.node != 0)
+        spare_give_back(NULL);
+    if (!spare_armed) {
+        pthread_once(&spare_once, spare_key_create);
+        /* (Any non-NULL value: the destructor runs only for those.) */
+        if (!spare_keyed || pthread_setspecific(spare_key, &spare) != 0)
+            return false;
+        spare_armed = true;
+    }
+    spare.slot = slot;
+    spare.node = sys->node;
+    return true;
+}
+
 /* Takes a free cell (its mailbox may still hold stale messages of an earlier
  * incarnation, which its generation turns into dead letters). Any thread. */
 int casty__cell_alloc(struct casty_system *sys, struct cell **out)
@@ -129,6 +194,11 @@ int casty__cell_alloc(struct casty_system *sys, struct cell **out)
     struct worker *w = slot_cache_owner(sys);
     uint32_t slot;
     if (w == NULL) {
+        if (spare.node == sys->node) {
+            spare.node = 0;
+            *out = free_cell(sys, spare.slot);
+            return 0;
+        }
         int rc = free_pop_many(sys, &slot, 1);
         if (rc < 0)
             return rc;
@@ -163,7 +233,8 @@ void casty__cell_free_slot(struct casty_system *sys, uint32_t slot)
 {
     struct worker *w = slot_cache_owner(sys);
     if (w == NULL) {
-        free_push_many(sys, &slot, 1);
+        if (!spare_keep(sys, slot))
+            free_push_many(sys, &slot, 1);
         return;
     }
     if (w->nslots == SLOT_CACHE) {

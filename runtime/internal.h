@@ -385,7 +385,10 @@ struct casty_system {
     /* slot table */
     struct cell **dir;         /* CELL_DIR_SIZE chunk pointers, published with release */
     uint32_t nchunks;          /* atomic; chunks allocated */
-    pthread_mutex_t free_lock; /* the free-slot stack and growing (cells.c) */
+    /* (A line of their own: the lock's writes would otherwise take the
+     * line of the fields above, which every send reads, from the cores
+     * that send.) */
+    alignas(CACHE_LINE) pthread_mutex_t free_lock; /* the free-slot stack and growing (cells.c) */
     uint32_t nfree;            /* free slots on the stack (free_lock) */
     uint32_t **free_slots;     /* CELL_DIR_SIZE arrays of CELL_CHUNK free slots */
 
@@ -545,6 +548,7 @@ bool casty__start_spawned_outside(struct casty_system *sys, struct cell *c,
                                   struct casty_behavior *b, uint32_t gen, bool hold);
 enum held_look { HELD_NOTHING, HELD_REPLY, HELD_SYSTEM };
 void casty__held_release(struct casty_system *sys, struct cell *c);
+void casty__held_adopt(struct casty_system *sys, struct cell *c, struct casty_behavior *b);
 enum held_look casty__held_look(struct casty_system *sys, struct cell *c, struct casty_msg **reply);
 void casty__held_finish(struct casty_system *sys, struct cell *c);
 void casty__release_held(struct worker *w);
@@ -602,9 +606,13 @@ int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavio
 int casty__spawn_internal(struct casty_system *sys, casty_behavior_t *behavior, const char *name,
                           casty_ref_t *out);
 /* casty__spawn_internal (without a name) from a thread outside the pool,
- * keeping the new actor's schedule when it could start in place: *held
- * is then its cell (the caller is its consumer until casty__held_release
- * or casty__held_finish), else NULL (it started as any actor). */
+ * keeping the new actor's schedule: *held is then its cell (the caller is
+ * its consumer until casty__held_adopt or casty__held_finish). Returns
+ * CASTY__NOT_HELD, with nothing spawned and the behavior freed, when the
+ * actor could not start in place (something subscribes to events, or a
+ * stale system message holds the cell's schedule); a negative code on
+ * other failures. */
+#define CASTY__NOT_HELD 1
 int casty__spawn_held(struct casty_system *sys, casty_behavior_t *behavior, casty_ref_t *out,
                       struct cell **held);
 

@@ -773,9 +773,12 @@ static inline __attribute__((always_inline)) int spawn_cell(struct casty_system 
                              : w->sys == sys && casty__start_spawned(w, c, behavior, gen);
     if (started && held != NULL && w == NULL)
         *held = c;
-    rc = started ? 0 : casty__send_sys(sys, c->slot, MSG_SYS_START, &start, sizeof start);
+    rc = started   ? 0
+         : held    ? CASTY__NOT_HELD
+                   : casty__send_sys(sys, c->slot, MSG_SYS_START, &start, sizeof start);
     if (rc) {
-        /* Out of memory for one node: undo as if it had started and stopped. */
+        /* Out of memory for one node, or a held start that could not
+         * start in place: undo as if it had started and stopped. */
         if (parent)
             casty__child_unlink(sys, parent, c);
         casty__names_remove(sys, c);
