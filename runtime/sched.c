@@ -491,11 +491,13 @@ static struct cell *search(struct worker *w, bool saw_work)
         if (round < 8) {
             /* (Sixteen pauses, ~460 ns on the development VM, between
              * looks at the rings; work injected by a thread outside the
-             * pool, a casty_ask's request above all, is looked for every
-             * fourth: one load of a line only injections write.) */
+             * pool, a casty_ask's request above all, is looked for after
+             * every pause: one load of a line only injections write. Every
+             * fourth pause left a request waiting ~60 ns on average: ask's
+             * p50 0.49 -> 0.39 us looking every pause.) */
             for (int i = 0; i < 16; i++) {
                 cpu_relax();
-                if ((i & 3) == 3 && load_relaxed(&sys->inject_len) != 0)
+                if (load_relaxed(&sys->inject_len) != 0)
                     break;
             }
         } else {
