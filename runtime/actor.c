@@ -807,10 +807,13 @@ static void start_actor(struct worker *w, struct cell *c, const struct sys_start
     struct casty_system *sys = w->sys;
     c->gen = s->gen;
     c->status = CELL_ALIVE;
+    c->quiet = s->quiet;
     c->initial = s->behavior;
     c->behavior = NULL;
-    casty_actor_started_t ev = {.ref = self_ref(c)};
-    casty__publish(sys, &casty_actor_started_t_type, &ev);
+    if (!s->quiet) {
+        casty_actor_started_t ev = {.ref = self_ref(c)};
+        casty__publish(sys, &casty_actor_started_t_type, &ev);
+    }
     if (load_acquire(&sys->state) != SYS_RUNNING) {
         begin_stop(w, c); /* spawned while the system was stopping */
         return;
@@ -854,12 +857,13 @@ static struct casty_behavior first_message_b = {
  * stopping, or the claim lost to the sender of a stale system message (the
  * slot's previous actor's) holding the schedule. */
 static bool start_in_place(struct casty_system *sys, struct cell *c, struct casty_behavior *b,
-                           uint32_t gen, bool publish)
+                           uint32_t gen, bool publish, bool quiet)
 {
     if (b->kind != BEH_RECEIVE || load_acquire(&sys->state) != SYS_RUNNING || !mbox_claim(c))
         return false;
     c->gen = gen;
     c->status = CELL_ALIVE;
+    c->quiet = quiet;
     c->initial = b;
     c->behavior = &first_message_b;
     if (publish) {
@@ -871,7 +875,7 @@ static bool start_in_place(struct casty_system *sys, struct cell *c, struct cast
 
 bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavior *b, uint32_t gen)
 {
-    if (!start_in_place(w->sys, c, b, gen, true))
+    if (!start_in_place(w->sys, c, b, gen, true, false))
         return false;
     /* The schedule stays with this worker until the spawner's next spawn
      * or the end of its run (casty__release_held): a spawner that tells the
@@ -904,11 +908,14 @@ bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavio
  * miss it, as it may with START): the event stays published by a worker,
  * never by casty_spawn's caller inside the call (a callback taking a lock
  * the caller holds around casty_spawn, as examples/event_stream.c does,
- * would deadlock). */
+ * would deadlock). A quiet actor (casty_ask's promise, cell.quiet) has no
+ * ActorStarted to publish, and starts in place whoever subscribes; with
+ * `hold`, the caller keeps the schedule (casty__spawn_held). */
 bool casty__start_spawned_outside(struct casty_system *sys, struct cell *c,
-                                  struct casty_behavior *b, uint32_t gen, bool hold)
+                                  struct casty_behavior *b, uint32_t gen, bool hold, bool quiet)
 {
-    if (load_acquire(&sys->nsubs_atomic) != 0 || !start_in_place(sys, c, b, gen, false))
+    if ((!quiet && load_acquire(&sys->nsubs_atomic) != 0) ||
+        !start_in_place(sys, c, b, gen, false, quiet))
         return false;
     if (!hold)
         casty__held_release(sys, c);
@@ -1055,6 +1062,7 @@ static void finish_stop(struct worker *w, struct cell *c)
     c->initial = NULL;
     c->status = CELL_FREE;
     casty_ref_t self = self_ref(c);
+    bool quiet = c->quiet; /* (read before the slot can be reused) */
     struct cell_ext *e = load_relaxed(&c->ext);
     /* (Only when there is something to clear: the ext's first line is
      * also where senders read the mailbox bound.) */
@@ -1079,8 +1087,10 @@ static void finish_stop(struct worker *w, struct cell *c)
         casty__cell_free_slot(sys, c->slot);
     }
     /* Published last: a subscriber that sees it may spawn into the slot. */
-    casty_actor_stopped_t ev = {.ref = self};
-    casty__publish(sys, &casty_actor_stopped_t_type, &ev);
+    if (!quiet) {
+        casty_actor_stopped_t ev = {.ref = self};
+        casty__publish(sys, &casty_actor_stopped_t_type, &ev);
+    }
     casty__actor_stopped(sys);
 }
 

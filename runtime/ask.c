@@ -322,7 +322,7 @@ int casty_ask(casty_system_t *sys, casty_ref_t target, casty_ask_fn make_request
     if (p == NULL)
         return CASTY_ENOMEM;
     casty_ref_t reply_to;
-    int rc = casty__spawn_internal(sys, b, NULL, &reply_to); /* consumes b */
+    int rc = casty__spawn_promise(sys, b, &reply_to); /* consumes b */
     if (rc == 0) {
         casty__tls_asking = sys;
         rc = make_request(target, reply_to, arg);

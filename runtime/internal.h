@@ -104,6 +104,7 @@ struct msg_link {
 struct sys_start {
     struct casty_behavior *behavior;
     uint32_t gen;
+    bool quiet; /* publishes no ActorStarted / ActorStopped (cell.quiet) */
 };
 
 struct sys_stop {
@@ -278,6 +279,9 @@ struct cell {
     uint32_t anon_index; /* an anonymous child's entry in its parent's table */
     uint8_t status;
     uint8_t anon_child;  /* in its parent's anonymous table (set by the parent's worker) */
+    /* The runtime's own short-lived actor (casty_ask's promise): its start
+     * and stop publish no ActorStarted / ActorStopped. Set at each start. */
+    uint8_t quiet;
 };
 
 static_assert(offsetof(struct cell, head) == CACHE_LINE && sizeof(struct cell) == 2 * CACHE_LINE,
@@ -545,7 +549,7 @@ void casty__children_report(struct worker *w); /* sends w's batch of stopped chi
 bool casty__start_spawned(struct worker *w, struct cell *c, struct casty_behavior *b,
                           uint32_t gen);
 bool casty__start_spawned_outside(struct casty_system *sys, struct cell *c,
-                                  struct casty_behavior *b, uint32_t gen, bool hold);
+                                  struct casty_behavior *b, uint32_t gen, bool hold, bool quiet);
 enum held_look { HELD_NOTHING, HELD_REPLY, HELD_SYSTEM };
 void casty__held_release(struct casty_system *sys, struct cell *c);
 void casty__held_adopt(struct casty_system *sys, struct cell *c, struct casty_behavior *b);
@@ -605,13 +609,15 @@ int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavio
  * casty.toml settings never apply to it. */
 int casty__spawn_internal(struct casty_system *sys, casty_behavior_t *behavior, const char *name,
                           casty_ref_t *out);
-/* casty__spawn_internal (without a name) from a thread outside the pool,
- * keeping the new actor's schedule: *held is then its cell (the caller is
- * its consumer until casty__held_adopt or casty__held_finish). Returns
- * CASTY__NOT_HELD, with nothing spawned and the behavior freed, when the
- * actor could not start in place (something subscribes to events, or a
- * stale system message holds the cell's schedule); a negative code on
- * other failures. */
+/* casty_ask's promise: casty__spawn_internal without a name, for an actor
+ * whose start and stop publish no lifecycle events (cell.quiet). */
+int casty__spawn_promise(struct casty_system *sys, casty_behavior_t *behavior, casty_ref_t *out);
+/* casty__spawn_promise from a thread outside the pool, keeping the new
+ * actor's schedule: *held is then its cell (the caller is its consumer
+ * until casty__held_adopt or casty__held_finish). Returns CASTY__NOT_HELD,
+ * with nothing spawned and the behavior freed, when the actor could not
+ * start in place (a stale system message holds the cell's schedule, or
+ * the system is stopping); a negative code on other failures. */
 #define CASTY__NOT_HELD 1
 int casty__spawn_held(struct casty_system *sys, casty_behavior_t *behavior, casty_ref_t *out,
                       struct cell **held);

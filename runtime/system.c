@@ -684,7 +684,8 @@ static inline __attribute__((always_inline)) int spawn_cell(struct casty_system 
                                                            casty_behavior_t *behavior,
                                                            const char *name,
                                                            const casty_spawn_options_t *options,
-                                                           casty_ref_t *out, struct cell **held);
+                                                           casty_ref_t *out, struct cell **held,
+                                                           bool quiet);
 
 int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavior_t *behavior,
                     const char *name, const casty_spawn_options_t *options, casty_ref_t *out)
@@ -698,20 +699,25 @@ int casty__spawn_in(struct casty_system *sys, struct cell *parent, casty_behavio
             return CASTY_ENOMEM;
         }
     }
-    return spawn_cell(sys, parent, behavior, name, options, out, NULL);
+    return spawn_cell(sys, parent, behavior, name, options, out, NULL, false);
 }
 
 int casty__spawn_internal(struct casty_system *sys, casty_behavior_t *behavior, const char *name,
                           casty_ref_t *out)
 {
-    return spawn_cell(sys, NULL, behavior, name, NULL, out, NULL);
+    return spawn_cell(sys, NULL, behavior, name, NULL, out, NULL, false);
+}
+
+int casty__spawn_promise(struct casty_system *sys, casty_behavior_t *behavior, casty_ref_t *out)
+{
+    return spawn_cell(sys, NULL, behavior, NULL, NULL, out, NULL, true);
 }
 
 int casty__spawn_held(struct casty_system *sys, casty_behavior_t *behavior, casty_ref_t *out,
                       struct cell **held)
 {
     *held = NULL;
-    return spawn_cell(sys, NULL, behavior, NULL, NULL, out, held);
+    return spawn_cell(sys, NULL, behavior, NULL, NULL, out, held, true);
 }
 
 /* Inline in its two callers: a spawn from a handler (casty__spawn_in) is
@@ -721,7 +727,8 @@ static inline __attribute__((always_inline)) int spawn_cell(struct casty_system 
                                                            casty_behavior_t *behavior,
                                                            const char *name,
                                                            const casty_spawn_options_t *options,
-                                                           casty_ref_t *out, struct cell **held)
+                                                           casty_ref_t *out, struct cell **held,
+                                                           bool quiet)
 {
     int rc = CASTY_EINVAL;
     if (out)
@@ -768,9 +775,12 @@ static inline __attribute__((always_inline)) int spawn_cell(struct casty_system 
     count_spawned(sys);
     store_release(&c->live_gen, gen);
     struct worker *w = casty__tls_worker;
-    struct sys_start start = {.behavior = behavior, .gen = gen};
-    bool started = w == NULL ? casty__start_spawned_outside(sys, c, behavior, gen, held != NULL)
-                             : w->sys == sys && casty__start_spawned(w, c, behavior, gen);
+    struct sys_start start = {.behavior = behavior, .gen = gen, .quiet = quiet};
+    /* (A worker never spawns a quiet actor: casty_ask refuses to run on
+     * one.) */
+    bool started = w == NULL ? casty__start_spawned_outside(sys, c, behavior, gen, held != NULL,
+                                                            quiet)
+                             : !quiet && w->sys == sys && casty__start_spawned(w, c, behavior, gen);
     if (started && held != NULL && w == NULL)
         *held = c;
     rc = started   ? 0

@@ -497,6 +497,54 @@ Test(actor, asks_answered_after_the_poll_then_quick_ones_all_get_their_replies)
     cr_assert_eq(casty_system_shutdown(sys), 0);
 }
 
+/* Counts ActorStarted and ActorStopped events of any actor but the two
+ * the test spawned. */
+struct lifecycle_watch {
+    casty_ref_t mine[2];
+    uint32_t others; /* atomic */
+};
+
+static void count_others(const casty_type_t *type, const void *event, void *arg)
+{
+    struct lifecycle_watch *lw = arg;
+    casty_ref_t ref = type == &casty_actor_started_t_type
+                          ? ((const casty_actor_started_t *)event)->ref
+                          : ((const casty_actor_stopped_t *)event)->ref;
+    if (!casty_ref_eq(ref, lw->mine[0]) && !casty_ref_eq(ref, lw->mine[1]))
+        __atomic_fetch_add(&lw->others, 1, __ATOMIC_RELAXED);
+}
+
+/* A promise is the runtime's own: whether the asking thread takes the
+ * reply itself (quick asks), or the poll ends first and the promise runs
+ * as an actor (late replies), or the thread skips the poll after those,
+ * no ActorStarted or ActorStopped is published for it, and subscribing
+ * does not keep an ask from being held. */
+Test(actor, ask_promises_publish_no_lifecycle_events)
+{
+    casty_system_t *sys = system_with_workers(2);
+    struct lifecycle_watch lw = {0};
+    /* (Spawned before subscribing: the callbacks read the refs.) */
+    casty_behavior_t *quick_b = casty_receive(echo_plus_one, NULL, 0);
+    casty_behavior_t *late_b = casty_receive(replies_late, NULL, 0);
+    cr_assert_eq(casty_spawn(sys, quick_b, "quick", NULL, &lw.mine[0]), 0);
+    cr_assert_eq(casty_spawn(sys, late_b, "late", NULL, &lw.mine[1]), 0);
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_started_t_type, count_others, &lw), 0);
+    cr_assert_eq(casty_subscribe(sys, &casty_actor_stopped_t_type, count_others, &lw), 0);
+    for (uint64_t i = 0; i < 100; i++)
+        cr_assert_eq(ask_echo_value(sys, lw.mine[0], i), i + 1);
+    for (uint64_t i = 0; i < 5; i++)
+        cr_assert_eq(ask_echo_value(sys, lw.mine[1], i), i + 1);
+    for (uint64_t i = 0; i < 100; i++)
+        cr_assert_eq(ask_echo_value(sys, lw.mine[0], i), i + 1);
+    cr_assert(live_actors_reach(sys, 2, 5000), "promise actors left alive");
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(st.actors_spawned, 2 + 205, "every ask spawned its promise");
+    cr_assert_eq(__atomic_load_n(&lw.others, __ATOMIC_RELAXED), 0,
+                 "%u lifecycle events of promises", lw.others);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
 /* Replies twice to each request, the second time through the reactor (a
  * timer of 0 ms), a little later: it reaches a promise that has ended (the
  * asking thread ends it in place once it has the first reply), or a later

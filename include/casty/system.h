@@ -66,7 +66,9 @@ void casty_system_stats(const casty_system_t *sys, casty_system_stats_t *out);
 
 /* ---- event stream ------------------------------------------------------- */
 
-/* Events are ordinary message types. */
+/* Events are ordinary message types. Started / stopped are published for
+ * every actor spawned with casty_spawn or casty_ctx_spawn, not for
+ * casty_ask's promises (the runtime's own temporary refs). */
 CASTY_MESSAGE_DECLARE(casty_actor_started_t, casty_ref_t ref;);
 CASTY_MESSAGE_DECLARE(casty_actor_stopped_t, casty_ref_t ref;);
 /* `reason` points into a static or runtime-owned string valid during
