@@ -1,10 +1,14 @@
 /* fjthrput N A [S] — fork-join throughput (Savina "Fork Join (throughput)").
  *
  * A sender sends N Work messages to each of A actors, round-robin (so
- * every actor has work from the start). Each message costs a little CPU
- * (WORK_ROUNDS rounds of an integer mix); after its N-th message an actor
- * reports done to the latch with its checksum (which keeps the work from
- * being optimised away). Complete when all A actors have reported.
+ * every actor has work from the start). Each message costs what Savina's
+ * costs: its performComputation, the square of a sine (savina_work; the
+ * angle varies with the message so that no compiler folds it). After its
+ * N-th message an actor reports done to the latch with its checksum (which
+ * keeps the work from being optimised away). Complete when all A actors
+ * have reported. (Until 2026-11-26 each message cost 40 rounds of a 64-bit
+ * mix instead, ~150 ns, six to eight times Savina's work, which hid the
+ * runtime's own cost: docs/performance.md, "fjthrput with Savina's work".)
  *
  * The sender (S): 0 (the default) an actor, as in the peers, whose sender
  * is the main goroutine (Go) or process (Erlang), scheduled on the same W
@@ -18,13 +22,14 @@
  * messages). */
 #include "bench.h"
 
-enum { WORK_ROUNDS = 40 };
+#include <math.h>
 
 CASTY_MESSAGE(Work, uint64_t seed;);
 CASTY_SIGNAL(Go);
 
 typedef struct worker {
-    uint64_t left, acc;
+    uint64_t left;
+    double acc;
     bench_latch_t *done;
 } worker_t;
 
@@ -33,6 +38,15 @@ typedef struct sender {
     uint64_t n, a;
 } sender_t;
 
+/* Savina's ForkJoinConfig.performComputation(37.2): sin(theta) squared,
+ * with theta moved by the message's seed (in [37.2, 38.2)). The peers do
+ * the same (bench/peers). */
+static double savina_work(uint64_t seed)
+{
+    double s = sin(37.2 + (double)(seed & 1023) / 1024.0);
+    return s * s;
+}
+
 static casty_behavior_t *worker_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
     (void)ctx;
@@ -40,12 +54,9 @@ static casty_behavior_t *worker_recv(casty_ctx_t *ctx, const casty_msg_t *msg, v
     const Work *w = casty_msg_as(msg, Work);
     if (w == NULL)
         return casty_unhandled();
-    uint64_t x = w->seed;
-    for (int i = 0; i < WORK_ROUNDS; i++)
-        x = bench_mix(x + (uint64_t)i);
-    s->acc += x;
+    s->acc += savina_work(w->seed);
     if (--s->left == 0)
-        bench_latch_arrive(s->done, s->acc | 1);
+        bench_latch_arrive(s->done, (uint64_t)s->acc | 1);
     return casty_same();
 }
 

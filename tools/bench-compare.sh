@@ -55,14 +55,13 @@ done
 DATE=$(date +%F)
 
 # name and positional arguments, one benchmark a line; the same for every
-# runtime. Sized so that the slowest runtime takes a few seconds a run
-# (Erlang's fjthrput does 64-bit arithmetic in bignums, hence its own small N).
+# runtime. Sized so that the slowest runtime takes a few seconds a run.
 if [ "${BENCH_SIZES:-}" = quick ]; then
     SUITE='pingpong 20000
 count 100000
 mailbox 4 20000
 threadring 100 20000
-fjthrput 100 10 erlang: 50 10
+fjthrput 100 10
 fjcreate 10000
 fib 15
 big 500 50
@@ -72,7 +71,7 @@ else
 count 40000000
 mailbox 4 8000000
 threadring 1000 16000000
-fjthrput 40000 100 erlang: 3000 100
+fjthrput 40000 100
 fjcreate 1500000
 fib 28
 big 16000 500

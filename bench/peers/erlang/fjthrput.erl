@@ -1,16 +1,15 @@
 %% fjthrput N A (bench/fjthrput.c): the main process sends N {work, Seed}
-%% to each of A processes, round-robin; each costs ?ROUNDS rounds of the
-%% splitmix64 mix (64-bit, so bignum arithmetic in Erlang); after its N-th an
-%% actor arrives with its checksum. msgs = N*A.
+%% to each of A processes, round-robin; each costs Savina's work (the square
+%% of a sine, work/1); after its N-th an actor arrives with its checksum.
+%% msgs = N*A.
 -module(fjthrput).
 -export([spec/0, run/1]).
--define(ROUNDS, 40).
 
 spec() -> {"fjthrput", [{"n", 1, 1 bsl 32}, {"a", 1, 10000000}]}.
 
 run([N, A]) ->
     L = peer_bench:latch(A),
-    Actors = [spawn(fun() -> worker(N, 0, L) end) || _ <- lists:seq(1, A)],
+    Actors = [spawn(fun() -> worker(N, 0.0, L) end) || _ <- lists:seq(1, A)],
     {Secs, _} = peer_bench:timed(L, fun() -> send_all(0, N, Actors) end),
     {N * A, Secs}.
 
@@ -19,9 +18,12 @@ send_all(K, N, Actors) ->
     [Pid ! {work, K} || Pid <- Actors],
     send_all(K + 1, N, Actors).
 
-worker(0, Acc, L) -> peer_bench:arrive(L, Acc bor 1);
+worker(0, Acc, L) -> peer_bench:arrive(L, trunc(Acc) bor 1);
 worker(Left, Acc, L) ->
-    receive {work, Seed} -> worker(Left - 1, (Acc + work(Seed, 0)) band 16#FFFFFFFFFFFFFFFF, L) end.
+    receive {work, Seed} -> worker(Left - 1, Acc + work(Seed), L) end.
 
-work(X, ?ROUNDS) -> X;
-work(X, I) -> work(peer_bench:mix(X + I), I + 1).
+%% Savina's ForkJoinConfig.performComputation(37.2): sin(theta) squared,
+%% theta moved by the seed (bench/fjthrput.c's savina_work).
+work(Seed) ->
+    S = math:sin(37.2 + (Seed band 1023) / 1024.0),
+    S * S.

@@ -19,6 +19,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -31,7 +32,6 @@ import (
 const (
 	chunk      = 1000 // count, mailbox: messages per acknowledged chunk
 	window     = 4    // count, mailbox: chunks unacknowledged at most
-	workRounds = 40   // fjthrput: mix rounds per message
 	spawnChunk = 1000 // fjcreate: children per spawner turn
 )
 
@@ -403,8 +403,15 @@ func threadring(r *run) uint64 {
 }
 
 // fjthrput N A: main sends N Work{seed} to each of A goroutines round-robin;
-// each costs workRounds mixes; after its N-th an actor arrives with its
-// checksum. msgs = N*A.
+// each costs Savina's work (savinaWork); after its N-th an actor arrives
+// with its checksum. msgs = N*A.
+// savinaWork is Savina's ForkJoinConfig.performComputation(37.2): sin(theta)
+// squared, theta moved by the seed, as bench/fjthrput.c's savina_work.
+func savinaWork(seed uint64) float64 {
+	s := math.Sin(37.2 + float64(seed&1023)/1024.0)
+	return s * s
+}
+
 func fjthrput(r *run) uint64 {
 	n, a := r.p[0], r.p[1]
 	actors := make([]chan uint64, a)
@@ -412,15 +419,11 @@ func fjthrput(r *run) uint64 {
 		mb := make(chan uint64, n) // main never blocks, as with casty's mailboxes
 		actors[i] = mb
 		go func() {
-			var acc uint64
+			var acc float64
 			for left := n; left > 0; left-- {
-				x := <-mb
-				for i := uint64(0); i < workRounds; i++ {
-					x = mix(x + i)
-				}
-				acc += x
+				acc += savinaWork(<-mb)
 			}
-			r.arrive(acc | 1)
+			r.arrive(uint64(acc) | 1)
 		}()
 	}
 	r.start(int64(a))
