@@ -331,6 +331,59 @@ __attribute__((noinline)) static int tell_displaced(struct worker *w, struct cel
     return 0;
 }
 
+/* exp/blocks: a tiny value for an actor that is not idle goes into a slot
+ * of this worker's block at the mailbox's tail, or into a new block
+ * pushed in place of a node. Returns 1 when no block could be had (the
+ * caller sends a node). */
+static void blk_fill(struct casty_msg *s, const casty_type_t *type, const void *value, size_t size,
+                     uint32_t gen)
+{
+    s->next = NULL;
+    s->type = type;
+    s->kind = MSG_USER;
+    s->flags = MSG_VALUE_INLINE;
+    s->owner = POOL_SLOT_OWNER;
+    s->gen = gen;
+    copy_value(&s->data, value, size);
+}
+
+static inline int tell_block(struct worker *w, struct cell *c, struct casty_msg *t,
+                             const casty_type_t *type, const void *value, size_t size,
+                             uint32_t gen)
+{
+    if ((size_t)((unsigned char *)t - w->blk_base) < BLK_REGION) {
+        struct msg_block *b = (struct msg_block *)(void *)t;
+        uint32_t st = load_relaxed(&b->state);
+        if (st < BLK_SLOTS) {
+            blk_fill(blk_slot(b, st), type, value, size, gen);
+            /* Full barrier: publishes the slot to blk_take's acquire. */
+            if (ck_pr_cas_32(&b->state, st, st + 1))
+                return 0;
+        }
+    }
+    struct msg_block *b = casty__blk_alloc(w);
+    if (b == NULL)
+        return 1;
+    blk_fill(blk_slot(b, 0), type, value, size, gen);
+    b->consumed = 0;
+    b->seen = 0;
+    store_relaxed(&b->state, 1u);
+    struct casty_msg *n = blk_node(b);
+    n->type = NULL;
+    n->data = NULL;
+    n->gen = 0;
+    n->owner = POOL_BLOCK_OWNER;
+    n->kind = MSG_BLOCK;
+    n->flags = 0;
+    if (mbox_push(c, n)) {
+        struct cell *prev = w->lifo;
+        w->lifo = c;
+        if (prev != NULL)
+            return tell_displaced(w, prev);
+    }
+    return 0;
+}
+
 /* A handler's send is the hottest path there is. Its common case, a copied
  * value of up to MSG_SMALL_MAX bytes from a worker to a live slot of its
  * own system (one without a remote transport), no mailbox bound, is
@@ -358,6 +411,11 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
     if (load_relaxed(&c->bounded))
         return tell_checked(to, type, value, NULL);
     uint32_t cls = size <= MSG_TINY_MAX ? 2 : 0;
+    if (cls == 2) {
+        struct casty_msg *t = load_relaxed(&c->tail);
+        if (!((uintptr_t)t & IDLE_BIT) && tell_block(w, c, t, type, value, size, gen) == 0)
+            return 0;
+    }
     struct casty_msg *m = casty__pool_pop(w, cls);
     if (m == NULL)
         return tell_refilled(to, type, value, w, cls);

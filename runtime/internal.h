@@ -38,6 +38,7 @@ enum msg_kind {
     MSG_SYS_UNWATCH,          /* struct sys_watch */
     MSG_SYS_CHILD_TERMINATED, /* struct sys_children */
     MSG_SYS_CHILD_FAILED,     /* struct sys_child_failed */
+    MSG_BLOCK,                /* a block of slots (struct msg_block), linked in place of a node */
 };
 
 /* Kinds whose value a handler sees. */
@@ -62,6 +63,8 @@ enum msg_flag {
 #define POOL_OWNER_TINY 0x4000u
 #define POOL_OWNER_CLASS(owner) (((owner) >> 13) & 3u)
 #define POOL_EXT_OWNER 0xfffeu
+#define POOL_BLOCK_OWNER 0xfffdu /* a block's own node (struct msg_block) */
+#define POOL_SLOT_OWNER 0xfffcu  /* a slot of a block: never released by itself */
 #define POOL_HEAP_OWNER 0xffffu
 
 struct casty_msg {
@@ -100,6 +103,39 @@ static inline void *msg_value(const struct casty_msg *m)
 struct msg_link {
     struct casty_msg *next;
 };
+
+/* A block: a node linked into a mailbox like any other (kind MSG_BLOCK),
+ * followed by BLK_SLOTS slots laid out as tiny nodes. Only the worker whose
+ * region it lies in appends to it (while it is the mailbox's tail), by a
+ * CAS on `state`; the consumer reads the published slots in order and
+ * closes the block (BLK_CLOSED) before it moves past it or makes the
+ * actor idle. (exp/blocks: a prototype to measure, docs/performance.md.) */
+#define BLK_BYTES 512u
+#define BLK_SLOTS 13u
+#define BLK_CLOSED 0x80000000u
+#define BLK_REGION ((size_t)1 << 30) /* address space per worker for its blocks */
+struct msg_block {
+    unsigned char node[32];   /* struct casty_msg, kind MSG_BLOCK */
+    uint32_t state;           /* atomic: published slots, | BLK_CLOSED */
+    uint32_t unused;
+    struct worker *owner;
+    struct msg_block *free_next;
+    uint64_t pad;
+    unsigned char slots[BLK_SLOTS][32];
+    /* consumer only, on the last line (away from `state`, which the
+     * sender CASes per slot) */
+    uint32_t consumed; /* slots handed out */
+    uint32_t seen;     /* published slots last read from `state` */
+    unsigned char pad2[24];
+};
+static inline struct casty_msg *blk_node(struct msg_block *b)
+{
+    return (struct casty_msg *)(void *)b->node;
+}
+static inline struct casty_msg *blk_slot(struct msg_block *b, uint32_t i)
+{
+    return (struct casty_msg *)(void *)b->slots[i];
+}
 
 struct sys_start {
     struct casty_behavior *behavior;
@@ -354,6 +390,10 @@ struct worker {
     struct casty_system *sys;
     struct pool pool;
     pthread_t thread;
+    /* blocks (exp/blocks): owner only, then the stack others release to */
+    unsigned char *blk_base, *blk_next, *blk_end;
+    struct msg_block *blk_free;
+    alignas(CACHE_LINE) struct msg_block *blk_remote;
 };
 
 /* ---- the system ------------------------------------------------------------ */
@@ -506,6 +546,8 @@ int casty__pool_init(struct worker *w, uint32_t nworkers);
 void casty__pool_flush(struct worker *w);
 void casty__cells_flush(struct worker *w);
 void casty__pool_destroy(struct worker *w);
+struct msg_block *casty__blk_alloc(struct worker *w);
+void casty__blk_release(struct msg_block *b);
 
 /* cells.c */
 /* The cell in `slot`, or NULL for slot 0 or a chunk never allocated. Any

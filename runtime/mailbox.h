@@ -97,23 +97,81 @@ static inline void mbox_release(const struct cell *c, struct worker *w, struct c
 /* Takes the next message, or NULL when none is visible yet. The node
  * returned stays owned by the queue (as its head) until the next pop or
  * mbox_try_idle releases it through `release`. Consumer only. */
+/* The next published slot of block b, or NULL once it is drained, when it
+ * is also closed: a sender that has not published by then pushes a node
+ * instead (exp/blocks). */
+static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
+{
+    uint32_t i = b->consumed;
+    if (i < b->seen) {
+        b->consumed = i + 1;
+        if (i + 2 < BLK_SLOTS)
+            __builtin_prefetch(blk_slot(b, i + 2));
+        return blk_slot(b, i);
+    }
+    /* Acquire: pairs with the publishing CAS in casty_tell. */
+    uint32_t st = load_acquire(&b->state);
+    for (;;) {
+        b->seen = st & ~BLK_CLOSED;
+        if (i < b->seen) {
+            b->consumed = i + 1;
+            return blk_slot(b, i);
+        }
+        if ((st & BLK_CLOSED) || !close)
+            return NULL;
+        /* Full barrier; on failure st is the published state. */
+        if (ck_pr_cas_32_value(&b->state, st, st | BLK_CLOSED, &st))
+            return NULL;
+    }
+}
+
+static inline bool is_block(const struct cell *c, const struct casty_msg *m)
+{
+    return m != (const struct casty_msg *)(const void *)&c->stub && m->kind == MSG_BLOCK;
+}
+
 static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
 {
     struct casty_msg *head = c->head;
-    /* Acquire: pairs with the release store in mbox_push. */
-    struct casty_msg *next = load_acquire(&head->next);
-    if (next == NULL)
-        return NULL;
-    c->head = next;
-    if (head != stub_of(c))
-        mbox_release(c, w, head);
-    return next;
+    if (is_block(c, head)) {
+        struct casty_msg *s = blk_take((struct msg_block *)(void *)head, false);
+        if (s != NULL)
+            return s;
+    }
+    for (;;) {
+        /* Acquire: pairs with the release store in mbox_push. */
+        struct casty_msg *next = load_acquire(&head->next);
+        if (next == NULL)
+            return NULL;
+        if (is_block(c, head)) {
+            /* Moving past it: closed first, and a slot published meanwhile
+             * taken first. */
+            struct casty_msg *s = blk_take((struct msg_block *)(void *)head, true);
+            if (s != NULL)
+                return s;
+        }
+        c->head = next;
+        if (head != stub_of(c))
+            mbox_release(c, w, head);
+        if (next->kind != MSG_BLOCK)
+            return next;
+        struct casty_msg *s = blk_take((struct msg_block *)(void *)next, false);
+        if (s != NULL)
+            return s;
+        head = next;
+    }
 }
 
 /* True when a message is already visible. Consumer only. */
 static inline bool mbox_has_next(struct cell *c)
 {
-    return load_acquire(&c->head->next) != NULL;
+    struct casty_msg *head = c->head;
+    if (is_block(c, head)) {
+        struct msg_block *b = (struct msg_block *)(void *)head;
+        if (b->consumed < (load_acquire(&b->state) & ~BLK_CLOSED))
+            return true;
+    }
+    return load_acquire(&head->next) != NULL;
 }
 
 /* Tries to mark the actor idle. Returns true on success (the caller no
@@ -123,6 +181,15 @@ static inline bool mbox_try_idle(struct cell *c, struct worker *w)
 {
     struct casty_msg *head = c->head;
     struct casty_msg *stub = stub_of(c);
+    if (is_block(c, head)) {
+        /* Closed first, so that no sender appends to it once idle. */
+        struct msg_block *b = (struct msg_block *)(void *)head;
+        uint32_t st = load_acquire(&b->state);
+        if (b->consumed < (st & ~BLK_CLOSED))
+            return false;
+        if (!(st & BLK_CLOSED) && !ck_pr_cas_32(&b->state, st, st | BLK_CLOSED))
+            return false;
+    }
     if (load_acquire(&head->next) != NULL)
         return false;
     if (head != stub) {

@@ -61,8 +61,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
 #include "atomics.h"
 #include "internal.h"
+
+static_assert(sizeof(struct msg_block) == BLK_BYTES, "a block is BLK_BYTES");
+
+/* ---- blocks (exp/blocks) ------------------------------------------------------------ */
+
+struct msg_block *casty__blk_alloc(struct worker *w)
+{
+    struct msg_block *b = w->blk_free;
+    if (b == NULL && load_relaxed(&w->blk_remote) != NULL)
+        /* Full barrier (xchg): acquires the releases pushed. */
+        b = exchange_seqcst(&w->blk_remote, (struct msg_block *)NULL);
+    if (b != NULL) {
+        w->blk_free = b->free_next;
+        return b;
+    }
+    if (w->blk_base == NULL || w->blk_next == w->blk_end)
+        return NULL;
+    b = (struct msg_block *)(void *)w->blk_next;
+    w->blk_next += BLK_BYTES;
+    b->owner = w;
+    return b;
+}
+
+void casty__blk_release(struct msg_block *b)
+{
+    struct worker *w = b->owner;
+    struct msg_block *top = load_relaxed(&w->blk_remote);
+    do {
+        b->free_next = top;
+        /* Full barrier: publishes the block (and the consumer's reads of
+         * it) to the owner's exchange. */
+    } while (!ck_pr_cas_ptr_value(&w->blk_remote, top, b, &top));
+}
 
 #define POOL_BATCH 64
 
@@ -611,6 +646,10 @@ static inline bool has_value_to_drop(const struct casty_msg *m)
  * nodes are simply abandoned to their slabs). */
 void casty__msg_release(struct worker *w, struct casty_msg *m)
 {
+    if (m->owner == POOL_BLOCK_OWNER) {
+        casty__blk_release((struct msg_block *)(void *)m);
+        return;
+    }
     if (has_value_to_drop(m))
         casty__msg_drop_value(m);
     uint32_t owner = m->owner;
@@ -661,7 +700,8 @@ void casty__msg_release(struct worker *w, struct casty_msg *m)
 void casty__msg_release_outside(struct casty_system *sys, struct casty_msg *m)
 {
     uint32_t owner = m->owner;
-    if (owner == POOL_HEAP_OWNER || owner == POOL_EXT_OWNER || !(owner & POOL_OWNER_LARGE)) {
+    if (owner == POOL_HEAP_OWNER || owner == POOL_EXT_OWNER || owner == POOL_BLOCK_OWNER ||
+        !(owner & POOL_OWNER_LARGE)) {
         casty__msg_release(NULL, m);
         return;
     }
@@ -694,6 +734,12 @@ int casty__pool_init(struct worker *w, uint32_t nworkers)
     p->own_tiny->shift = TINY_SHIFT;
     p->own_tiny->word = slab_words(TINY_SHIFT);
     p->own_tiny->owner = (uint16_t)(w->index | POOL_OWNER_TINY);
+    void *region = mmap(NULL, BLK_REGION, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (region != MAP_FAILED) {
+        w->blk_base = w->blk_next = region;
+        w->blk_end = w->blk_base + BLK_REGION;
+    }
     if (w->index != 0) {
         p->ext = w->sys->workers[0].pool.ext;
         return 0;
@@ -721,6 +767,9 @@ void casty__pool_flush(struct worker *w)
 void casty__pool_destroy(struct worker *w)
 {
     struct pool *p = &w->pool;
+    if (w->blk_base)
+        munmap(w->blk_base, BLK_REGION);
+    w->blk_base = w->blk_next = w->blk_end = NULL;
     casty__slab_arena_free(&p->arena);
     free(p->outbox);
     free(p->ext_pending);
