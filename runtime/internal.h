@@ -110,8 +110,8 @@ struct msg_link {
  * CAS on `state`; the consumer reads the published slots in order and
  * closes the block (BLK_CLOSED) before it moves past it or makes the
  * actor idle. (exp/blocks: a prototype to measure, docs/performance.md.) */
-#define BLK_BYTES 512u
-#define BLK_SLOTS 13u
+#define BLK_BYTES 1024u
+#define BLK_SLOTS 29u
 #define BLK_CLOSED 0x80000000u
 #define BLK_REGION ((size_t)1 << 30) /* address space per worker for its blocks */
 struct msg_block {
