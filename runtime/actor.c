@@ -357,8 +357,13 @@ static inline int tell_block(struct worker *w, struct cell *c, struct casty_msg 
         if (st < BLK_SLOTS) {
             blk_fill(blk_slot(b, st), type, value, size, gen);
             /* Full barrier: publishes the slot to blk_take's acquire. */
-            if (ck_pr_cas_32(&b->state, st, st + 1))
+            if (ck_pr_cas_32(&b->state, st, st + 1)) {
+                /* The line of this block's next slots but one, for the next
+                 * send here (fresh memory the first time). */
+                if (st + 3 < BLK_SLOTS)
+                    prefetch_for_write(blk_slot(b, st + 3));
                 return 0;
+            }
         }
     }
     struct msg_block *b = casty__blk_alloc(w);

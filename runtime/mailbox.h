@@ -107,6 +107,15 @@ static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
         b->consumed = i + 1;
         if (i + 2 < BLK_SLOTS)
             __builtin_prefetch(blk_slot(b, i + 2));
+        if ((i & 7) == 0) {
+            /* The element after this block, once linked: its first line
+             * and, if it is a block, its consumer's line. */
+            struct casty_msg *nx = load_relaxed(&blk_node(b)->next);
+            if (nx != NULL) {
+                __builtin_prefetch(nx);
+                __builtin_prefetch((const char *)nx + BLK_BYTES - 32);
+            }
+        }
         return blk_slot(b, i);
     }
     /* Acquire: pairs with the publishing CAS in casty_tell. */
