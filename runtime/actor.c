@@ -107,7 +107,7 @@ void casty__dead_letter(struct casty_system *sys, struct worker *w, struct casty
  * turned into a dead letter, CASTY_EFULL for backpressure. */
 __attribute__((always_inline)) static inline int admit(struct cell *c, uint32_t *flags)
 {
-    if (!load_relaxed(&c->bounded))
+    if (!(load_relaxed(&c->bounded) & CELL_BOUNDED))
         return 1;
     struct cell_ext *e = load_acquire(&c->ext);
     uint32_t cap = e ? load_relaxed(&e->capacity) : 0;
@@ -331,10 +331,12 @@ __attribute__((noinline)) static int tell_displaced(struct worker *w, struct cel
     return 0;
 }
 
-/* exp/blocks: a tiny value for an actor that is not idle goes into a slot
- * of this worker's block at the mailbox's tail, or into a new block
- * pushed in place of a node. Returns 1 when no block could be had (the
- * caller sends a node). */
+/* casty_tell for a value of up to MSG_TINY_MAX bytes to an actor with a
+ * backlog (CELL_BACKLOG) whose tail is a message: into the next slot of this
+ * worker's block at the tail, or a new block pushed in place of a node
+ * (mailbox.h, "Blocks"); a node when this worker's region has no block
+ * left. Out of line, and called last, so that casty_tell's common path
+ * still saves no registers. */
 static void blk_fill(struct casty_msg *s, const casty_type_t *type, const void *value, size_t size,
                      uint32_t gen)
 {
@@ -347,11 +349,11 @@ static void blk_fill(struct casty_msg *s, const casty_type_t *type, const void *
     copy_value(&s->data, value, size);
 }
 
-static inline int tell_block(struct worker *w, struct cell *c, struct casty_msg *t,
-                             const casty_type_t *type, const void *value, size_t size,
-                             uint32_t gen)
+__attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c, struct casty_msg *t,
+                                                casty_ref_t to, const casty_type_t *type,
+                                                const void *value, size_t size, uint32_t gen)
 {
-    if ((size_t)((unsigned char *)t - w->blk_base) < BLK_REGION) {
+    if (w->blk_base != NULL && (size_t)((unsigned char *)t - w->blk_base) < BLK_REGION) {
         struct msg_block *b = (struct msg_block *)(void *)t;
         uint32_t st = load_relaxed(&b->state);
         if (st < BLK_SLOTS) {
@@ -368,7 +370,7 @@ static inline int tell_block(struct worker *w, struct cell *c, struct casty_msg 
     }
     struct msg_block *b = casty__blk_alloc(w);
     if (b == NULL)
-        return 1;
+        return tell_checked(to, type, value, NULL); /* a node (no block to be had) */
     blk_fill(blk_slot(b, 0), type, value, size, gen);
     b->consumed = 0;
     b->seen = 0;
@@ -413,13 +415,14 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
     /* (The flag on the cell's own line, not the ext's capacity: a parent
      * keeps an ext for its children's table, and reading it was a second
      * cache miss per message to it from another core.) */
-    if (load_relaxed(&c->bounded))
+    uint32_t cflags = load_relaxed(&c->bounded);
+    if (cflags & CELL_BOUNDED)
         return tell_checked(to, type, value, NULL);
     uint32_t cls = size <= MSG_TINY_MAX ? 2 : 0;
-    if (cls == 2) {
+    if (cls == 2 && (cflags & CELL_BACKLOG)) {
         struct casty_msg *t = load_relaxed(&c->tail);
-        if (!((uintptr_t)t & IDLE_BIT) && tell_block(w, c, t, type, value, size, gen) == 0)
-            return 0;
+        if (!((uintptr_t)t & IDLE_BIT) && t != stub_of(c))
+            return tell_block(w, c, t, to, type, value, size, gen);
     }
     struct casty_msg *m = casty__pool_pop(w, cls);
     if (m == NULL)
@@ -1437,6 +1440,11 @@ again:
         if (suspend(c))
             goto again;
         return;
+    }
+    if (budget == 0) {
+        uint32_t f = load_relaxed(&c->bounded);
+        if (!(f & CELL_BACKLOG))
+            store_relaxed(&c->bounded, f | CELL_BACKLOG);
     }
     if (budget == 0 || w->overflowed || mbox_keep_schedule(c, w))
         casty__schedule_requeue(w, c);

@@ -109,11 +109,12 @@ struct msg_link {
  * region it lies in appends to it (while it is the mailbox's tail), by a
  * CAS on `state`; the consumer reads the published slots in order and
  * closes the block (BLK_CLOSED) before it moves past it or makes the
- * actor idle. (exp/blocks: a prototype to measure, docs/performance.md.) */
+ * actor idle (mailbox.h, "Blocks"). 1 KiB: 29 slots, ~35 bytes a message
+ * when full (a tiny node is 32). */
 #define BLK_BYTES 1024u
 #define BLK_SLOTS 29u
 #define BLK_CLOSED 0x80000000u
-#define BLK_REGION ((size_t)1 << 30) /* address space per worker for its blocks */
+#define BLK_REGION ((size_t)1 << 28) /* address space per worker for its blocks */
 struct msg_block {
     unsigned char node[32];   /* struct casty_msg, kind MSG_BLOCK */
     uint32_t state;           /* atomic: published slots, | BLK_CLOSED */
@@ -295,7 +296,7 @@ struct cell {
     uint32_t slot;
     uint32_t live_gen;   /* atomic: gen while started and not stopped, else 0 */
     uint32_t alloc_gen;  /* owned by whoever holds the free slot */
-    uint32_t bounded;    /* atomic: a mailbox bound is set (ext->capacity != 0) */
+    uint32_t bounded;    /* atomic: CELL_BOUNDED (ext->capacity != 0), CELL_BACKLOG */
     uint32_t parent_slot, parent_gen; /* 0 for top-level; atomic (read by shutdown) */
     /* Line 2, the consumer's line: owned by the worker running the actor
      * (sysq is pushed to by senders of system messages, which are rare). */
@@ -319,6 +320,13 @@ struct cell {
      * and stop publish no ActorStarted / ActorStopped. Set at each start. */
     uint8_t quiet;
 };
+
+/* cell.bounded's bits. CELL_BACKLOG: the actor's last run ended with its
+ * budget spent (a backlog, most likely); set and cleared by its consumer
+ * (cleared before it makes the actor idle). Senders then put small
+ * messages into blocks (mailbox.h, "Blocks"). */
+#define CELL_BOUNDED 1u
+#define CELL_BACKLOG 2u
 
 static_assert(offsetof(struct cell, head) == CACHE_LINE && sizeof(struct cell) == 2 * CACHE_LINE,
               "a cell is a producers' line and a consumer's line");
@@ -390,7 +398,7 @@ struct worker {
     struct casty_system *sys;
     struct pool pool;
     pthread_t thread;
-    /* blocks (exp/blocks): owner only, then the stack others release to */
+    /* mailbox blocks (pool.c): owner only, then the stack others release to */
     unsigned char *blk_base, *blk_next, *blk_end;
     struct msg_block *blk_free;
     alignas(CACHE_LINE) struct msg_block *blk_remote;

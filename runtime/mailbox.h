@@ -23,6 +23,23 @@
  * sequentially consistent operations (Dekker), so one of them always sees
  * the other and the message is never stranded.
  *
+ * Blocks. An element of the user queue is a node or a block (struct
+ * msg_block: a node of kind MSG_BLOCK followed by BLK_SLOTS slots laid out
+ * as tiny nodes). A worker sending a small value to an actor with a backlog
+ * (CELL_BACKLOG) puts it into the next slot of its own block at the tail,
+ * publishing it with a CAS on the block's `state`, or pushes a new block
+ * like a node (casty_tell, tell_block). The consumer reads a block's
+ * published slots in address order, so it can prefetch ahead of them where
+ * a chain of nodes, each written by another core a moment before, gives it
+ * one miss at a time (fjthrput's second worker: docs/performance.md,
+ * "Blocks"). Before it moves past a block, or makes the actor idle, it
+ * closes the block (BLK_CLOSED, by a CAS on the same word): a sender whose
+ * CAS finds it closed pushes instead, so no slot is lost; and a slot goes in
+ * only while its block is the tail, so each sender's order is kept. Only the
+ * worker whose region holds a block appends to it, and that worker alone
+ * reuses a released block, so its CAS never lands on memory that became
+ * something else (no hazard pointers needed).
+ *
  * Who may call what: mbox_push / mbox_push_sys / mbox_claim from any thread;
  * everything else only from the worker that holds the schedule. */
 #ifndef CASTY_MAILBOX_H
@@ -99,7 +116,39 @@ static inline void mbox_release(const struct cell *c, struct worker *w, struct c
  * mbox_try_idle releases it through `release`. Consumer only. */
 /* The next published slot of block b, or NULL once it is drained, when it
  * is also closed: a sender that has not published by then pushes a node
- * instead (exp/blocks). */
+ * instead. */
+/* blk_take once the slots last seen are consumed: reads the published
+ * state (and closes the block when asked to and nothing more came). */
+static __attribute__((noinline)) struct casty_msg *blk_take_slow(struct msg_block *b, bool close)
+{
+    uint32_t i = b->consumed;
+    /* Acquire: pairs with the publishing CAS in casty_tell. */
+    uint32_t st = load_acquire(&b->state);
+    for (;;) {
+        b->seen = st & ~BLK_CLOSED;
+        if (i < b->seen) {
+            b->consumed = i + 1;
+            return blk_slot(b, i);
+        }
+        if ((st & BLK_CLOSED) || !close)
+            return NULL;
+        /* Full barrier; on failure st is the published state. */
+        if (ck_pr_cas_32_value(&b->state, st, st | BLK_CLOSED, &st))
+            return NULL;
+    }
+}
+
+/* Closes block b, at the head of an actor about to go idle, so that no
+ * sender appends to it afterwards: false when a slot is still to be
+ * consumed or was published meanwhile. */
+static __attribute__((noinline)) bool blk_close_idle(struct msg_block *b)
+{
+    uint32_t st = load_acquire(&b->state);
+    if (b->consumed < (st & ~BLK_CLOSED))
+        return false;
+    return (st & BLK_CLOSED) || ck_pr_cas_32(&b->state, st, st | BLK_CLOSED);
+}
+
 static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
 {
     uint32_t i = b->consumed;
@@ -118,22 +167,11 @@ static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
         }
         return blk_slot(b, i);
     }
-    /* Acquire: pairs with the publishing CAS in casty_tell. */
-    uint32_t st = load_acquire(&b->state);
-    for (;;) {
-        b->seen = st & ~BLK_CLOSED;
-        if (i < b->seen) {
-            b->consumed = i + 1;
-            return blk_slot(b, i);
-        }
-        if ((st & BLK_CLOSED) || !close)
-            return NULL;
-        /* Full barrier; on failure st is the published state. */
-        if (ck_pr_cas_32_value(&b->state, st, st | BLK_CLOSED, &st))
-            return NULL;
-    }
+    return blk_take_slow(b, close);
 }
 
+/* Whether m, the mailbox's head, is a block (the stub is not a whole
+ * node: no `kind` to read). */
 static inline bool is_block(const struct cell *c, const struct casty_msg *m)
 {
     return m != (const struct casty_msg *)(const void *)&c->stub && m->kind == MSG_BLOCK;
@@ -142,17 +180,18 @@ static inline bool is_block(const struct cell *c, const struct casty_msg *m)
 static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
 {
     struct casty_msg *head = c->head;
-    if (is_block(c, head)) {
-        struct casty_msg *s = blk_take((struct msg_block *)(void *)head, false);
-        if (s != NULL)
-            return s;
-    }
+    bool block = is_block(c, head);
     for (;;) {
+        if (block) {
+            struct casty_msg *s = blk_take((struct msg_block *)(void *)head, false);
+            if (s != NULL)
+                return s;
+        }
         /* Acquire: pairs with the release store in mbox_push. */
         struct casty_msg *next = load_acquire(&head->next);
         if (next == NULL)
             return NULL;
-        if (is_block(c, head)) {
+        if (block) {
             /* Moving past it: closed first, and a slot published meanwhile
              * taken first. */
             struct casty_msg *s = blk_take((struct msg_block *)(void *)head, true);
@@ -164,14 +203,11 @@ static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
             mbox_release(c, w, head);
         if (next->kind != MSG_BLOCK)
             return next;
-        struct casty_msg *s = blk_take((struct msg_block *)(void *)next, false);
-        if (s != NULL)
-            return s;
         head = next;
+        block = true;
     }
 }
 
-/* True when a message is already visible. Consumer only. */
 static inline bool mbox_has_next(struct cell *c)
 {
     struct casty_msg *head = c->head;
@@ -186,21 +222,20 @@ static inline bool mbox_has_next(struct cell *c)
 /* Tries to mark the actor idle. Returns true on success (the caller no
  * longer holds the schedule), false when a message is arriving (the caller
  * still holds it). Consumer only. */
-static inline bool mbox_try_idle(struct cell *c, struct worker *w)
+static inline __attribute__((always_inline)) bool mbox_try_idle(struct cell *c,
+                                                               struct worker *w)
 {
     struct casty_msg *head = c->head;
     struct casty_msg *stub = stub_of(c);
-    if (is_block(c, head)) {
-        /* Closed first, so that no sender appends to it once idle. */
-        struct msg_block *b = (struct msg_block *)(void *)head;
-        uint32_t st = load_acquire(&b->state);
-        if (b->consumed < (st & ~BLK_CLOSED))
-            return false;
-        if (!(st & BLK_CLOSED) && !ck_pr_cas_32(&b->state, st, st | BLK_CLOSED))
-            return false;
-    }
+    if (is_block(c, head) && !blk_close_idle((struct msg_block *)(void *)head))
+        return false;
     if (load_acquire(&head->next) != NULL)
         return false;
+    /* (Before the CAS: once idle, the cell may be freed and spawned again,
+     * which stores this word.) */
+    uint32_t f = load_relaxed(&c->bounded);
+    if (f & CELL_BACKLOG)
+        store_relaxed(&c->bounded, f & ~CELL_BACKLOG);
     if (head != stub) {
         /* The stub is not in the chain (it was consumed earlier), so no
          * producer can be linking to it: safe to reset. `head` must point

@@ -1,6 +1,7 @@
 /* Message node allocation: per-worker pools of fixed-size nodes, per-thread
  * caches of small nodes for the threads that are not the system's workers,
- * and heap nodes for everything else.
+ * heap nodes for everything else, and the workers' mailbox blocks (below,
+ * "blocks").
  *
  * Worker pools. Two sizes of node: small (64 bytes, values of up to
  * MSG_SMALL_MAX bytes, most messages) and large (128 bytes, up to
@@ -68,7 +69,14 @@
 
 static_assert(sizeof(struct msg_block) == BLK_BYTES, "a block is BLK_BYTES");
 
-/* ---- blocks (exp/blocks) ------------------------------------------------------------ */
+/* ---- blocks ---------------------------------------------------------------------------
+ * Each worker carves its blocks in order from a region of address space of
+ * its own (BLK_REGION, mapped without reserve: untouched pages cost
+ * nothing), and only it takes them: from its free list, then from the stack
+ * other threads release blocks to (one CAS a block), then from the region.
+ * A block in a worker's region is that worker's for good, which is what
+ * lets it append to one without a hazard check (mailbox.h, "Blocks"). When
+ * the region is used up, sends take nodes. */
 
 struct msg_block *casty__blk_alloc(struct worker *w)
 {

@@ -1,0 +1,143 @@
+/* Stress: mailbox blocks (runtime/mailbox.h, "Blocks"): small messages sent
+ * by workers to an actor with a backlog go into slots of blocks that their
+ * sender appends to, and the receiver closes a block before it moves past
+ * it or goes idle. Checks, through real actors on two workers: nothing
+ * lost, per-sender FIFO, no dead letters, and that blocks were used (each
+ * worker carved some), with the receiver both lagging (a backlog, slots
+ * appended while it reads) and catching up (closing blocks and going idle
+ * while senders append). */
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+#define SENDERS 4
+
+CASTY_MESSAGE(blk_seq, uint64_t v;); /* sender << 32 | seq: 8 bytes, a slot's size */
+CASTY_MESSAGE(blk_go, casty_ref_t to; uint32_t id; uint32_t n; uint32_t burst;);
+
+typedef struct receiver {
+    uint32_t last[SENDERS];
+    uint64_t got;
+    uint32_t spin; /* work per message, to build a backlog */
+    bool bad;
+    latch_t *done;
+} receiver_t;
+
+static casty_behavior_t *receiver_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    receiver_t *r = state;
+    const blk_seq *s = casty_msg_as(msg, blk_seq);
+    if (s == NULL)
+        return casty_unhandled();
+    uint32_t id = (uint32_t)(s->v >> 32), seq = (uint32_t)s->v;
+    if (id >= SENDERS || seq != r->last[id] + 1)
+        r->bad = true;
+    else
+        r->last[id] = seq;
+    for (volatile uint32_t i = 0; i < r->spin; i++)
+        ;
+    r->got++;
+    latch_add(r->done, 1);
+    return casty_same();
+}
+
+/* A sender sends `n` messages in bursts of `burst`, each burst one run (it
+ * tells itself to go on), so that the receiver alternates between lagging
+ * and catching up. */
+typedef struct sender {
+    uint32_t sent;
+} sender_t;
+
+static casty_behavior_t *sender_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    sender_t *s = state;
+    const blk_go *g = casty_msg_as(msg, blk_go);
+    if (g == NULL)
+        return casty_unhandled();
+    for (uint32_t i = 0; i < g->burst && s->sent < g->n; i++) {
+        s->sent++;
+        blk_seq m = {((uint64_t)g->id << 32) | s->sent};
+        cr_assert_eq(casty_tell(g->to, &blk_seq_type, &m), 0);
+    }
+    if (s->sent < g->n)
+        cr_assert_eq(casty_tell(casty_ctx_self(ctx), &blk_go_type, g), 0);
+    return casty_same();
+}
+
+/* Blocks carved by the system's workers so far (each worker's region is
+ * carved in order). */
+static uint64_t blocks_carved(casty_system_t *sys)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < sys->nworkers; i++)
+        n += (uint64_t)(sys->workers[i].blk_next - sys->workers[i].blk_base) / BLK_BYTES;
+    return n;
+}
+
+/* The receiver keeps its record outside the actor (a behavior's state is
+ * a copy), read by the test once the shutdown has joined the workers. */
+static receiver_t *g_record;
+
+static casty_behavior_t *recording_receiver(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)state;
+    return receiver_recv(ctx, msg, g_record);
+}
+
+static void run_recorded(uint32_t throughput, uint32_t spin, uint32_t burst, uint32_t per_sender)
+{
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.throughput = throughput;
+    casty_system_t *sys = NULL;
+    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+
+    latch_t done = LATCH_INIT;
+    receiver_t rs = {.spin = spin, .done = &done};
+    g_record = &rs;
+    casty_ref_t recv;
+    cr_assert_eq(casty_spawn(sys, casty_receive(recording_receiver, NULL, 0), NULL, NULL, &recv),
+                 0);
+    casty_ref_t senders[SENDERS];
+    sender_t ss = {0};
+    for (uint32_t i = 0; i < SENDERS; i++)
+        cr_assert_eq(casty_spawn(sys, casty_receive(sender_recv, &ss, sizeof ss), NULL, NULL,
+                                 &senders[i]),
+                     0);
+    for (uint32_t i = 0; i < SENDERS; i++) {
+        blk_go g = {recv, i, per_sender, burst};
+        cr_assert_eq(casty_tell(senders[i], &blk_go_type, &g), 0);
+    }
+    uint64_t total = (uint64_t)SENDERS * per_sender;
+    cr_assert_eq(latch_wait(&done, total, 60000), total, "got %lu of %lu",
+                 (unsigned long)latch_get(&done), (unsigned long)total);
+    uint64_t carved = blocks_carved(sys);
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(st.dead_letters, 0);
+    cr_assert_not(rs.bad, "a sender's messages arrived out of order (or from no sender)");
+    cr_assert_eq(rs.got, total);
+    for (uint32_t i = 0; i < SENDERS; i++)
+        cr_assert_eq(rs.last[i], per_sender, "sender %u: last %u of %u", i, rs.last[i],
+                     per_sender);
+    cr_assert(carved > 0, "no block was used");
+}
+
+/* A slow receiver: a backlog, so slots are appended while it reads. */
+Test(stress_blocks, lagging_receiver_no_loss_fifo, .timeout = 120)
+{
+    run_recorded(8, 200, 256, (uint32_t)(200000 / stress_scale()));
+}
+
+/* A fast receiver with a budget of 2: it keeps catching up, closing blocks
+ * and going idle while the senders append. */
+Test(stress_blocks, catching_up_receiver_no_loss_fifo, .timeout = 120)
+{
+    run_recorded(2, 0, 16, (uint32_t)(200000 / stress_scale()));
+}
