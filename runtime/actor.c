@@ -331,6 +331,22 @@ __attribute__((noinline)) static int tell_displaced(struct worker *w, struct cel
     return 0;
 }
 
+/* Pushes m (a node or a block) from worker w and, when that woke c, puts c
+ * in w's LIFO slot: casty__schedule_on, with the displaced actor's requeue
+ * a tail call, so that casty_tell's fast path calls nothing and saves no
+ * registers. */
+static inline __attribute__((always_inline)) int push_from_worker(struct worker *w, struct cell *c,
+                                                                  struct casty_msg *m)
+{
+    if (mbox_push(c, m)) {
+        struct cell *prev = w->lifo;
+        w->lifo = c;
+        if (prev != NULL)
+            return tell_displaced(w, prev);
+    }
+    return 0;
+}
+
 /* casty_tell for a value of up to MSG_TINY_MAX bytes to an actor with a
  * backlog (CELL_BACKLOG) whose tail is a message: into the next slot of this
  * worker's block at the tail, or a new block pushed in place of a node
@@ -382,13 +398,7 @@ __attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c
     n->owner = POOL_BLOCK_OWNER;
     n->kind = MSG_BLOCK;
     n->flags = 0;
-    if (mbox_push(c, n)) {
-        struct cell *prev = w->lifo;
-        w->lifo = c;
-        if (prev != NULL)
-            return tell_displaced(w, prev);
-    }
-    return 0;
+    return push_from_worker(w, c, n);
 }
 
 /* A handler's send is the hottest path there is. Its common case, a copied
@@ -438,15 +448,7 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
         copy_value(m->payload, value, size);
     }
     m->gen = gen;
-    if (mbox_push(c, m)) {
-        /* casty__schedule_on, with the displaced actor's requeue a tail
-         * call: the fast path then calls nothing and saves no registers. */
-        struct cell *prev = w->lifo;
-        w->lifo = c;
-        if (prev != NULL)
-            return tell_displaced(w, prev);
-    }
-    return 0;
+    return push_from_worker(w, c, m);
 }
 
 int casty_tell_move(casty_ref_t to, const casty_type_t *type, void *heap_value)
