@@ -5,7 +5,8 @@
  * lost, per-sender FIFO, no dead letters, and that blocks were used (each
  * worker carved some), with the receiver both lagging (a backlog, slots
  * appended while it reads) and catching up (closing blocks and going idle
- * while senders append). */
+ * while senders append); and a receiver that stops partway, whose pending
+ * slots each become one dead letter. */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -140,4 +141,66 @@ Test(stress_blocks, lagging_receiver_no_loss_fifo, .timeout = 120)
 Test(stress_blocks, catching_up_receiver_no_loss_fifo, .timeout = 120)
 {
     run_recorded(2, 0, 16, (uint32_t)(200000 / stress_scale()));
+}
+
+/* A receiver that stops itself partway: every message still in its blocks
+ * (and nodes), or sent after, becomes exactly one dead letter. */
+typedef struct stopping {
+    uint64_t handled, stop_after;
+    latch_t *done;
+} stopping_t;
+
+static casty_behavior_t *stopping_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    stopping_t *r = state;
+    if (casty_msg_as(msg, blk_seq) == NULL)
+        return casty_unhandled();
+    for (volatile uint32_t i = 0; i < 200; i++)
+        ;
+    r->handled++;
+    latch_add(r->done, 1);
+    return r->handled == r->stop_after ? casty_stopped() : casty_same();
+}
+
+Test(stress_blocks, stopped_receiver_slots_become_dead_letters, .timeout = 120)
+{
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.throughput = 8;
+    casty_system_t *sys = NULL;
+    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+
+    uint32_t per_sender = (uint32_t)(100000 / stress_scale());
+    uint64_t total = (uint64_t)SENDERS * per_sender;
+    latch_t done = LATCH_INIT;
+    stopping_t rs = {.stop_after = total / 4, .done = &done};
+    casty_ref_t recv;
+    cr_assert_eq(casty_spawn(sys, casty_receive(stopping_recv, &rs, sizeof rs), NULL, NULL, &recv),
+                 0);
+    sender_t ss = {0};
+    for (uint32_t i = 0; i < SENDERS; i++) {
+        casty_ref_t s;
+        cr_assert_eq(casty_spawn(sys, casty_receive(sender_recv, &ss, sizeof ss), NULL, NULL, &s),
+                     0);
+        blk_go g = {recv, i, per_sender, 256};
+        cr_assert_eq(casty_tell(s, &blk_go_type, &g), 0);
+    }
+    /* Every message is handled or a dead letter, within a deadline. */
+    uint64_t deadline = now_ns() + 60ull * 1000000000ull;
+    casty_system_stats_t st;
+    for (;;) {
+        casty_system_stats(sys, &st);
+        if (latch_get(&done) + st.dead_letters >= total || now_ns() > deadline)
+            break;
+        sched_yield();
+    }
+    uint64_t carved = blocks_carved(sys);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(latch_get(&done), total / 4, "handled %lu, expected %lu",
+                 (unsigned long)latch_get(&done), (unsigned long)(total / 4));
+    cr_assert_eq(st.dead_letters, total - total / 4, "dead letters %lu of %lu",
+                 (unsigned long)st.dead_letters, (unsigned long)(total - total / 4));
+    cr_assert(carved > 0, "no block was used");
 }
