@@ -347,12 +347,8 @@ static inline __attribute__((always_inline)) int push_from_worker(struct worker 
     return 0;
 }
 
-/* casty_tell for a value of up to MSG_TINY_MAX bytes to an actor with a
- * backlog (CELL_BACKLOG) whose tail is a message: into the next slot of this
- * worker's block at the tail, or a new block pushed in place of a node
- * (mailbox.h, "Blocks"); a node when this worker's region has no block
- * left. Out of line, and called last, so that casty_tell's common path
- * still saves no registers. */
+/* A slot (or a block's first) filled with a tiny value, as a tiny node
+ * would be. */
 static void blk_fill(struct casty_msg *s, const casty_type_t *type, const void *value, size_t size,
                      uint32_t gen)
 {
@@ -365,6 +361,12 @@ static void blk_fill(struct casty_msg *s, const casty_type_t *type, const void *
     copy_value(&s->data, value, size);
 }
 
+/* casty_tell for a value of up to MSG_TINY_MAX bytes to an actor with a
+ * backlog (CELL_BACKLOG) whose tail is a message: into the next slot of this
+ * worker's block at the tail, or a new block pushed in place of a node
+ * (mailbox.h, "Blocks"); a node when this worker's region has no block
+ * left. Out of line, and called last, so that casty_tell's common path
+ * still saves no registers. */
 __attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c, struct casty_msg *t,
                                                 casty_ref_t to, const casty_type_t *type,
                                                 const void *value, size_t size, uint32_t gen)

@@ -32,7 +32,7 @@
  * published slots in address order, so it can prefetch ahead of them where
  * a chain of nodes, each written by another core a moment before, gives it
  * one miss at a time (fjthrput's second worker: docs/performance.md,
- * "Blocks"). Before it moves past a block, or makes the actor idle, it
+ * "Blocks in the mailbox"). Before it moves past a block, or makes the actor idle, it
  * closes the block (BLK_CLOSED, by a CAS on the same word): a sender whose
  * CAS finds it closed pushes instead, so no slot is lost; and a slot goes in
  * only while its block is the tail, so each sender's order is kept. Only the
@@ -111,12 +111,6 @@ static inline void mbox_release(const struct cell *c, struct worker *w, struct c
     casty__msg_release(w, m);
 }
 
-/* Takes the next message, or NULL when none is visible yet. The node
- * returned stays owned by the queue (as its head) until the next pop or
- * mbox_try_idle releases it through `release`. Consumer only. */
-/* The next published slot of block b, or NULL once it is drained, when it
- * is also closed: a sender that has not published by then pushes a node
- * instead. */
 /* blk_take once the slots last seen are consumed: reads the published
  * state (and closes the block when asked to and nothing more came). */
 static __attribute__((noinline)) struct casty_msg *blk_take_slow(struct msg_block *b, bool close)
@@ -149,6 +143,9 @@ static __attribute__((noinline)) bool blk_close_idle(struct msg_block *b)
     return (st & BLK_CLOSED) || ck_pr_cas_32(&b->state, st, st | BLK_CLOSED);
 }
 
+/* The next published slot of block b, or NULL when it has none left; with
+ * `close` (the consumer is about to move past it), the block is then also
+ * closed, so that a sender that has not published by then pushes instead. */
 static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
 {
     uint32_t i = b->consumed;
@@ -177,6 +174,10 @@ static inline bool is_block(const struct cell *c, const struct casty_msg *m)
     return m != (const struct casty_msg *)(const void *)&c->stub && m->kind == MSG_BLOCK;
 }
 
+/* Takes the next message (a node, or a slot of a block), or NULL when none
+ * is visible yet. The node returned (or the block of the slot) stays owned
+ * by the queue as its head until the consumer moves past it or
+ * mbox_try_idle releases it through `release`. Consumer only. */
 static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
 {
     struct casty_msg *head = c->head;
@@ -208,6 +209,7 @@ static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
     }
 }
 
+/* True when a message is already visible. Consumer only. */
 static inline bool mbox_has_next(struct cell *c)
 {
     struct casty_msg *head = c->head;
