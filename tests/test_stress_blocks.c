@@ -199,3 +199,101 @@ Test(stress_blocks, stopped_receiver_slots_become_dead_letters, .timeout = 120)
                  (unsigned long)st.dead_letters, (unsigned long)(total - total / 4));
     cr_assert(slots > 0, "no message came in a block");
 }
+
+/* One sender feeding many receivers round-robin (fjthrput's shape): one
+ * open block per receiver at a time, each receiver's messages in order.
+ * (More receivers than WAKE_BATCH: a run's woken actors reach the other
+ * worker only once a batch is full or the run ends, and the sender's one
+ * run sends everything; with 64 receivers none ran during it, so none had
+ * a backlog bit to send blocks to.) */
+#define FAN 96
+
+typedef struct fan_receiver {
+    uint32_t index;
+    uint32_t *last;  /* the test's: last seq seen, per receiver */
+    uint64_t *slots; /* the test's: messages that came in a slot, per receiver */
+    bool *bad;       /* the test's: per receiver */
+    latch_t *done;
+} fan_receiver_t;
+
+static casty_behavior_t *fan_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    fan_receiver_t *r = state;
+    const blk_seq *s = casty_msg_as(msg, blk_seq);
+    if (s == NULL)
+        return casty_unhandled();
+    if ((uint32_t)s->v != r->last[r->index] + 1)
+        r->bad[r->index] = true;
+    r->last[r->index] = (uint32_t)s->v;
+    if (((const struct casty_msg *)msg)->owner == POOL_SLOT_OWNER)
+        r->slots[r->index]++;
+    for (volatile uint32_t i = 0; i < 100; i++)
+        ; /* slower than the sender: a backlog per receiver */
+    latch_add(r->done, 1);
+    return casty_same();
+}
+
+typedef struct fan_sender {
+    const casty_ref_t *to;
+    uint32_t n;
+} fan_sender_t;
+
+CASTY_SIGNAL(blk_fan_go);
+
+static casty_behavior_t *fan_send(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    const fan_sender_t *s = state;
+    if (!casty_msg_is(msg, blk_fan_go))
+        return casty_unhandled();
+    for (uint32_t k = 1; k <= s->n; k++)
+        for (uint32_t i = 0; i < FAN; i++) {
+            blk_seq m = {k};
+            cr_assert_eq(casty_tell(s->to[i], &blk_seq_type, &m), 0);
+        }
+    return casty_same();
+}
+
+Test(stress_blocks, one_sender_many_receivers_in_order, .timeout = 120)
+{
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.throughput = 4; /* runs that spend their budget: the backlog bit */
+    casty_system_t *sys = NULL;
+    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+
+    uint32_t n = (uint32_t)(20000 / stress_scale());
+    static uint32_t last[FAN];
+    static uint64_t slots[FAN];
+    static bool bad[FAN];
+    memset(last, 0, sizeof last);
+    memset(slots, 0, sizeof slots);
+    memset(bad, 0, sizeof bad);
+    latch_t done = LATCH_INIT;
+    casty_ref_t to[FAN];
+    for (uint32_t i = 0; i < FAN; i++) {
+        fan_receiver_t r = {i, last, slots, bad, &done};
+        cr_assert_eq(casty_spawn(sys, casty_receive(fan_recv, &r, sizeof r), NULL, NULL, &to[i]),
+                     0);
+    }
+    fan_sender_t fs = {to, n};
+    casty_ref_t sender;
+    cr_assert_eq(casty_spawn(sys, casty_receive(fan_send, &fs, sizeof fs), NULL, NULL, &sender), 0);
+    cr_assert_eq(CASTY_TELL(sender, blk_fan_go, 0), 0);
+    uint64_t total = (uint64_t)FAN * n;
+    cr_assert_eq(latch_wait(&done, total, 60000), total, "got %lu of %lu",
+                 (unsigned long)latch_get(&done), (unsigned long)total);
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_eq(st.dead_letters, 0);
+    uint64_t in_slots = 0;
+    for (uint32_t i = 0; i < FAN; i++) {
+        cr_assert_not(bad[i], "receiver %u: out of order", i);
+        cr_assert_eq(last[i], n, "receiver %u: last %u of %u", i, last[i], n);
+        in_slots += slots[i];
+    }
+    cr_assert(in_slots > 0, "no message came in a block");
+}
