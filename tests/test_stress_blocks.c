@@ -28,6 +28,12 @@ typedef struct receiver {
     latch_t *done;
 } receiver_t;
 
+/* Whether msg came in a block's slot rather than a node of its own. */
+static bool in_slot(const casty_msg_t *msg)
+{
+    return ((const struct casty_msg *)msg)->owner == POOL_SLOT_OWNER;
+}
+
 static casty_behavior_t *receiver_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
 {
     (void)ctx;
@@ -40,7 +46,7 @@ static casty_behavior_t *receiver_recv(casty_ctx_t *ctx, const casty_msg_t *msg,
         r->bad = true;
     else
         r->last[id] = seq;
-    if (((const struct casty_msg *)msg)->owner == POOL_SLOT_OWNER)
+    if (in_slot(msg))
         r->slots++;
     for (volatile uint32_t i = 0; i < r->spin; i++)
         ;
@@ -149,7 +155,7 @@ static casty_behavior_t *stopping_recv(casty_ctx_t *ctx, const casty_msg_t *msg,
     stopping_t *r = state;
     if (casty_msg_as(msg, blk_seq) == NULL)
         return casty_unhandled();
-    if (((const struct casty_msg *)msg)->owner == POOL_SLOT_OWNER)
+    if (in_slot(msg))
         (*r->slots)++;
     for (volatile uint32_t i = 0; i < 200; i++)
         ;
@@ -226,7 +232,7 @@ static casty_behavior_t *fan_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void
     if ((uint32_t)s->v != r->last[r->index] + 1)
         r->bad[r->index] = true;
     r->last[r->index] = (uint32_t)s->v;
-    if (((const struct casty_msg *)msg)->owner == POOL_SLOT_OWNER)
+    if (in_slot(msg))
         r->slots[r->index]++;
     for (volatile uint32_t i = 0; i < 100; i++)
         ; /* slower than the sender: a backlog per receiver */
