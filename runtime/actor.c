@@ -430,11 +430,16 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
     uint32_t cflags = load_relaxed(&c->bounded);
     if (cflags & CELL_BOUNDED)
         return tell_checked(to, type, value, NULL);
-    uint32_t cls = size <= MSG_TINY_MAX ? 2 : 0;
-    if (cls == 2 && (cflags & CELL_BACKLOG)) {
-        struct casty_msg *t = load_relaxed(&c->tail);
-        if (!((uintptr_t)t & IDLE_BIT) && t != stub_of(c))
-            return tell_block(w, c, t, to, type, value, size, gen);
+    uint32_t cls = 0;
+    if (size <= MSG_TINY_MAX) {
+        /* (The backlog's test only on this branch: larger values, which
+         * take no block, pay nothing for it.) */
+        if (cflags & CELL_BACKLOG) {
+            struct casty_msg *t = load_relaxed(&c->tail);
+            if (!((uintptr_t)t & IDLE_BIT) && t != stub_of(c))
+                return tell_block(w, c, t, to, type, value, size, gen);
+        }
+        cls = 2;
     }
     struct casty_msg *m = casty__pool_pop(w, cls);
     if (m == NULL)

@@ -275,6 +275,8 @@ void casty__cells_destroy(struct casty_system *sys)
                 m = next;
             }
             struct casty_msg *h = c->head;
+            if (head_is_block(h))
+                h = blk_node(head_block(h));
             while (h) {
                 struct casty_msg *next = load_acquire(&h->next);
                 if (h != stub_of(c))

@@ -5,7 +5,8 @@
  * User queue. Producers swap `tail` to their node and then link the previous
  * tail to it; the one consumer follows `head->next`. `head` is the last node
  * consumed (the stub at first): it is released when the consumer moves past
- * it, so a node is never freed while a producer may still link to it.
+ * it, so a node is never freed while a producer may still link to it. Its
+ * bit 0 (HEAD_BLOCK) says that the head is a block (below).
  *
  * Scheduling bit. Bit 0 of `tail` set means "idle: empty and not
  * scheduled". The producer whose swap returns a tagged pointer made the
@@ -167,11 +168,50 @@ static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
     return blk_take_slow(b, close);
 }
 
-/* Whether m, the mailbox's head, is a block (the stub is not a whole
- * node: no `kind` to read). */
-static inline bool is_block(const struct cell *c, const struct casty_msg *m)
+/* c->head's bit 0: the head is a block. `head` is the consumer's alone, so
+ * the tag costs no synchronisation, and the pop of a node tests a bit of
+ * the pointer it loads anyway where it would otherwise compare the head
+ * with the stub and load its kind (docs/performance.md, "What the blocks
+ * cost where no block is taken"). */
+#define HEAD_BLOCK ((uintptr_t)1)
+
+static inline bool head_is_block(const struct casty_msg *head)
 {
-    return m != (const struct casty_msg *)(const void *)&c->stub && m->kind == MSG_BLOCK;
+    return ((uintptr_t)head & HEAD_BLOCK) != 0;
+}
+
+static inline struct msg_block *head_block(struct casty_msg *head)
+{
+    return (struct msg_block *)((uintptr_t)head & ~HEAD_BLOCK);
+}
+
+/* mbox_pop with block b at the head (c->head tagged): its next published
+ * slot, else the element after it once linked. Out of line: a node's pop,
+ * inline in the run loop, then keeps its registers. */
+static __attribute__((noinline)) struct casty_msg *mbox_pop_block(struct cell *c, struct worker *w,
+                                                                 struct msg_block *b)
+{
+    for (;;) {
+        struct casty_msg *s = blk_take(b, false);
+        if (s != NULL)
+            return s;
+        /* Acquire: pairs with the release store in mbox_push. */
+        struct casty_msg *next = load_acquire(&blk_node(b)->next);
+        if (next == NULL)
+            return NULL;
+        /* Moving past it: closed first, and a slot published meanwhile
+         * taken first. */
+        s = blk_take(b, true);
+        if (s != NULL)
+            return s;
+        mbox_release(c, w, blk_node(b));
+        if (next->kind != MSG_BLOCK) {
+            c->head = next;
+            return next;
+        }
+        c->head = (struct casty_msg *)((uintptr_t)next | HEAD_BLOCK);
+        b = (struct msg_block *)(void *)next;
+    }
 }
 
 /* Takes the next message (a node, or a slot of a block), or NULL when none
@@ -181,42 +221,31 @@ static inline bool is_block(const struct cell *c, const struct casty_msg *m)
 static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
 {
     struct casty_msg *head = c->head;
-    bool block = is_block(c, head);
-    for (;;) {
-        if (block) {
-            struct casty_msg *s = blk_take((struct msg_block *)(void *)head, false);
-            if (s != NULL)
-                return s;
-        }
-        /* Acquire: pairs with the release store in mbox_push. */
-        struct casty_msg *next = load_acquire(&head->next);
-        if (next == NULL)
-            return NULL;
-        if (block) {
-            /* Moving past it: closed first, and a slot published meanwhile
-             * taken first. */
-            struct casty_msg *s = blk_take((struct msg_block *)(void *)head, true);
-            if (s != NULL)
-                return s;
-        }
-        c->head = next;
-        if (head != stub_of(c))
-            mbox_release(c, w, head);
-        if (next->kind != MSG_BLOCK)
-            return next;
-        head = next;
-        block = true;
+    if (head_is_block(head))
+        return mbox_pop_block(c, w, head_block(head));
+    /* Acquire: pairs with the release store in mbox_push. */
+    struct casty_msg *next = load_acquire(&head->next);
+    if (next == NULL)
+        return NULL;
+    if (head != stub_of(c))
+        mbox_release(c, w, head);
+    if (__builtin_expect(next->kind == MSG_BLOCK, 0)) {
+        c->head = (struct casty_msg *)((uintptr_t)next | HEAD_BLOCK);
+        return mbox_pop_block(c, w, (struct msg_block *)(void *)next);
     }
+    c->head = next;
+    return next;
 }
 
 /* True when a message is already visible. Consumer only. */
 static inline bool mbox_has_next(struct cell *c)
 {
     struct casty_msg *head = c->head;
-    if (is_block(c, head)) {
-        struct msg_block *b = (struct msg_block *)(void *)head;
+    if (head_is_block(head)) {
+        struct msg_block *b = head_block(head);
         if (b->consumed < (load_acquire(&b->state) & ~BLK_CLOSED))
             return true;
+        head = blk_node(b);
     }
     return load_acquire(&head->next) != NULL;
 }
@@ -227,10 +256,13 @@ static inline bool mbox_has_next(struct cell *c)
 static inline __attribute__((always_inline)) bool mbox_try_idle(struct cell *c,
                                                                struct worker *w)
 {
-    struct casty_msg *head = c->head;
+    struct casty_msg *tagged = c->head, *head = tagged;
     struct casty_msg *stub = stub_of(c);
-    if (is_block(c, head) && !blk_close_idle((struct msg_block *)(void *)head))
-        return false;
+    if (head_is_block(tagged)) {
+        if (!blk_close_idle(head_block(tagged)))
+            return false;
+        head = blk_node(head_block(tagged));
+    }
     if (load_acquire(&head->next) != NULL)
         return false;
     /* (Before the CAS: once idle, the cell may be freed and spawned again,
@@ -249,7 +281,7 @@ static inline __attribute__((always_inline)) bool mbox_try_idle(struct cell *c,
     /* Full barrier; pairs with the producers' swap in mbox_push and the
      * claim CAS in mbox_claim. */
     if (!ck_pr_cas_ptr(&c->tail, head, (void *)((uintptr_t)stub | IDLE_BIT))) {
-        c->head = head; /* still ours: a message is arriving */
+        c->head = tagged; /* still ours: a message is arriving */
         return false;
     }
     /* No producer can reach `head` any more (the tail moved past it). */
