@@ -1450,11 +1450,8 @@ again:
             goto again;
         return;
     }
-    if (budget == 0) {
-        uint32_t f = load_relaxed(&c->bounded);
-        if (!(f & CELL_BACKLOG))
-            store_relaxed(&c->bounded, f | CELL_BACKLOG);
-    }
+    if (budget == 0 && !(load_relaxed(&c->bounded) & CELL_BACKLOG))
+        cell_backlog_set(c);
     if (budget == 0 || w->overflowed || mbox_keep_schedule(c, w))
         casty__schedule_requeue(w, c);
 }

@@ -108,8 +108,8 @@ struct msg_link {
  * followed by BLK_SLOTS slots laid out as tiny nodes. Only the worker whose
  * region it lies in appends to it (while it is the mailbox's tail), by a
  * CAS on `state`; the consumer reads the published slots in order and
- * closes the block (BLK_CLOSED) before it moves past it or makes the
- * actor idle (mailbox.h, "Blocks"). 1 KiB: 29 slots, ~35 bytes a message
+ * closes the block (BLK_CLOSED) before it moves past it or when it has
+ * caught up with it (mailbox.h, "Blocks"). 1 KiB: 29 slots, ~35 bytes a message
  * when full (a tiny node is 32). */
 #define BLK_BYTES 1024u
 #define BLK_SLOTS 29u
@@ -321,10 +321,11 @@ struct cell {
     uint8_t quiet;
 };
 
-/* cell.bounded's bits. CELL_BACKLOG: the actor's last run ended with its
- * budget spent (a backlog, most likely); set and cleared by its consumer
- * (cleared before it makes the actor idle). Senders then put small
- * messages into blocks (mailbox.h, "Blocks"). */
+/* cell.bounded's bits. CELL_BACKLOG: a run of the actor ended with its
+ * budget spent (a backlog, most likely), and no block has been caught up
+ * with since; set and cleared by its consumer (mailbox.h,
+ * cell_backlog_set). Senders then put small messages into blocks
+ * (mailbox.h, "Blocks"). */
 #define CELL_BOUNDED 1u
 #define CELL_BACKLOG 2u
 

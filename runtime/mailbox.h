@@ -33,9 +33,10 @@
  * published slots in address order, so it can prefetch ahead of them where
  * a chain of nodes, each written by another core a moment before, gives it
  * one miss at a time (fjthrput's second worker: docs/performance.md,
- * "Blocks in the mailbox"). Before it moves past a block, or makes the actor idle, it
- * closes the block (BLK_CLOSED, by a CAS on the same word): a sender whose
- * CAS finds it closed pushes instead, so no slot is lost; and a slot goes in
+ * "Blocks in the mailbox"). Before it moves past a block, and when it has
+ * caught up with one (so before it can make the actor idle), it closes
+ * the block (BLK_CLOSED, by a CAS on the same word): a sender whose CAS
+ * finds it closed pushes instead, so no slot is lost; and a slot goes in
  * only while its block is the tail, so each sender's order is kept. Only the
  * worker whose region holds a block appends to it, and that worker alone
  * reuses a released block, so its CAS never lands on memory that became
@@ -53,6 +54,21 @@
 #include "internal.h"
 
 #define IDLE_BIT ((uintptr_t)1)
+
+/* The backlog hint's changes (cell.bounded's CELL_BACKLOG), by the
+ * consumer, rarely: each only when the bit changes. Atomic, because a
+ * spawn that reuses the cell stores the whole word (CELL_BOUNDED) while an
+ * earlier incarnation's consumer may still hold the schedule; a plain
+ * read-modify-write could then lose the new bound. */
+static inline void cell_backlog_set(struct cell *c)
+{
+    ck_pr_or_32(&c->bounded, CELL_BACKLOG);
+}
+
+static inline void cell_backlog_clear(struct cell *c)
+{
+    ck_pr_and_32(&c->bounded, ~CELL_BACKLOG);
+}
 
 static inline struct casty_msg *stub_of(struct cell *c)
 {
@@ -133,17 +149,6 @@ static __attribute__((noinline)) struct casty_msg *blk_take_slow(struct msg_bloc
     }
 }
 
-/* Closes block b, at the head of an actor about to go idle, so that no
- * sender appends to it afterwards: false when a slot is still to be
- * consumed or was published meanwhile. */
-static __attribute__((noinline)) bool blk_close_idle(struct msg_block *b)
-{
-    uint32_t st = load_acquire(&b->state);
-    if (b->consumed < (st & ~BLK_CLOSED))
-        return false;
-    return (st & BLK_CLOSED) || ck_pr_cas_32(&b->state, st, st | BLK_CLOSED);
-}
-
 /* The next published slot of block b, or NULL when it has none left; with
  * `close` (the consumer is about to move past it), the block is then also
  * closed, so that a sender that has not published by then pushes instead. */
@@ -197,13 +202,23 @@ static __attribute__((noinline)) struct casty_msg *mbox_pop_block(struct cell *c
             return s;
         /* Acquire: pairs with the release store in mbox_push. */
         struct casty_msg *next = load_acquire(&blk_node(b)->next);
-        if (next == NULL)
-            return NULL;
-        /* Moving past it: closed first, and a slot published meanwhile
-         * taken first. */
+        /* Moving past it, or caught up with it: closed first, and a slot
+         * published meanwhile taken first. */
         s = blk_take(b, true);
         if (s != NULL)
             return s;
+        if (next == NULL) {
+            /* Caught up: the block, closed with every slot consumed, is
+             * from now on a consumed node like any other (untagged), so
+             * mbox_try_idle has no block to look for after a pop that
+             * found nothing. And the backlog is gone: the hint is
+             * cleared here rather than at every idle (a stale hint costs
+             * one block, whose end clears it). */
+            c->head = blk_node(b);
+            if (load_relaxed(&c->bounded) & CELL_BACKLOG)
+                cell_backlog_clear(c);
+            return NULL;
+        }
         mbox_release(c, w, blk_node(b));
         if (next->kind != MSG_BLOCK) {
             c->head = next;
@@ -237,39 +252,21 @@ static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
     return next;
 }
 
-/* True when a message is already visible. Consumer only. */
-static inline bool mbox_has_next(struct cell *c)
-{
-    struct casty_msg *head = c->head;
-    if (head_is_block(head)) {
-        struct msg_block *b = head_block(head);
-        if (b->consumed < (load_acquire(&b->state) & ~BLK_CLOSED))
-            return true;
-        head = blk_node(b);
-    }
-    return load_acquire(&head->next) != NULL;
-}
-
 /* Tries to mark the actor idle. Returns true on success (the caller no
  * longer holds the schedule), false when a message is arriving (the caller
  * still holds it). Consumer only. */
 static inline __attribute__((always_inline)) bool mbox_try_idle(struct cell *c,
                                                                struct worker *w)
 {
-    struct casty_msg *tagged = c->head, *head = tagged;
+    struct casty_msg *head = c->head;
     struct casty_msg *stub = stub_of(c);
-    if (head_is_block(tagged)) {
-        if (!blk_close_idle(head_block(tagged)))
-            return false;
-        head = blk_node(head_block(tagged));
-    }
-    if (load_acquire(&head->next) != NULL)
+    /* A block at the head is tagged only until a pop catches up with it
+     * (mbox_pop_block), and every run tries this only after a pop that
+     * found nothing; a thread holding a promise (casty__held_release) may
+     * let it go after a slot: then the actor keeps its schedule, and the
+     * run it gets catches up. */
+    if (head_is_block(head) || load_acquire(&head->next) != NULL)
         return false;
-    /* (Before the CAS: once idle, the cell may be freed and spawned again,
-     * which stores this word.) */
-    uint32_t f = load_relaxed(&c->bounded);
-    if (f & CELL_BACKLOG)
-        store_relaxed(&c->bounded, f & ~CELL_BACKLOG);
     if (head != stub) {
         /* The stub is not in the chain (it was consumed earlier), so no
          * producer can be linking to it: safe to reset. `head` must point
@@ -281,7 +278,7 @@ static inline __attribute__((always_inline)) bool mbox_try_idle(struct cell *c,
     /* Full barrier; pairs with the producers' swap in mbox_push and the
      * claim CAS in mbox_claim. */
     if (!ck_pr_cas_ptr(&c->tail, head, (void *)((uintptr_t)stub | IDLE_BIT))) {
-        c->head = tagged; /* still ours: a message is arriving */
+        c->head = head; /* still ours: a message is arriving */
         return false;
     }
     /* No producer can reach `head` any more (the tail moved past it). */
