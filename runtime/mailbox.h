@@ -267,23 +267,23 @@ static inline __attribute__((always_inline)) bool mbox_try_idle(struct cell *c,
      * run it gets catches up. */
     if (head_is_block(head) || load_acquire(&head->next) != NULL)
         return false;
-    if (head != stub) {
-        /* The stub is not in the chain (it was consumed earlier), so no
-         * producer can be linking to it: safe to reset. `head` must point
-         * at it before the CAS: once the actor is idle, the next worker to
-         * run it may read `head` at once. */
-        store_relaxed(&c->stub.next, (struct casty_msg *)NULL);
-        c->head = stub;
-    }
-    /* Full barrier; pairs with the producers' swap in mbox_push and the
-     * claim CAS in mbox_claim. */
-    if (!ck_pr_cas_ptr(&c->tail, head, (void *)((uintptr_t)stub | IDLE_BIT))) {
+    void *idle = (void *)((uintptr_t)stub | IDLE_BIT);
+    /* Full barrier (each CAS below); pairs with the producers' swap in
+     * mbox_push and the claim CAS in mbox_claim. */
+    if (head == stub)
+        return ck_pr_cas_ptr(&c->tail, stub, idle);
+    /* The stub is not in the chain (it was consumed earlier), so no
+     * producer can be linking to it: safe to reset. `head` must point at
+     * it before the CAS: once the actor is idle, the next worker to run it
+     * may read `head` at once. */
+    store_relaxed(&c->stub.next, (struct casty_msg *)NULL);
+    c->head = stub;
+    if (!ck_pr_cas_ptr(&c->tail, head, idle)) {
         c->head = head; /* still ours: a message is arriving */
         return false;
     }
     /* No producer can reach `head` any more (the tail moved past it). */
-    if (head != stub)
-        mbox_release(c, w, head);
+    mbox_release(c, w, head);
     return true;
 }
 
