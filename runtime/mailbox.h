@@ -173,11 +173,12 @@ static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
     return blk_take_slow(b, close);
 }
 
-/* c->head's bit 0: the head is a block. `head` is the consumer's alone, so
- * the tag costs no synchronisation, and the pop of a node tests a bit of
- * the pointer it loads anyway where it would otherwise compare the head
- * with the stub and load its kind (docs/performance.md, "What the blocks
- * cost where no block is taken"). */
+/* c->head's bit 0: the head is a block with slots still to read. `head` is
+ * the consumer's alone, so the tag costs no synchronisation, and the pop
+ * of a node tests a bit of the pointer it loads anyway where it would
+ * otherwise compare the head with the stub and load its kind
+ * (docs/performance.md, "Blocks on 16 cores; what the blocks cost where no
+ * block is taken"). */
 #define HEAD_BLOCK ((uintptr_t)1)
 
 static inline bool head_is_block(const struct casty_msg *head)
