@@ -336,9 +336,10 @@ __attribute__((noinline)) static int tell_displaced(struct worker *w, struct cel
  * a tail call, so that casty_tell's fast path calls nothing and saves no
  * registers. */
 static inline __attribute__((always_inline)) int push_from_worker(struct worker *w, struct cell *c,
-                                                                  struct casty_msg *m)
+                                                                  struct casty_msg *m,
+                                                                  struct casty_msg *link)
 {
-    if (mbox_push(c, m)) {
+    if (mbox_push_link(c, m, link)) {
         struct cell *prev = w->lifo;
         w->lifo = c;
         if (prev != NULL)
@@ -392,6 +393,7 @@ __attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c
     blk_fill(blk_slot(b, 0), type, value, size, gen);
     b->consumed = 0;
     b->seen = 0;
+    b->cursor.next = BLK_CURSOR_MARK;
     store_relaxed(&b->state, 1u);
     struct casty_msg *n = blk_node(b);
     n->type = NULL;
@@ -400,7 +402,7 @@ __attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c
     n->owner = POOL_BLOCK_OWNER;
     n->kind = MSG_BLOCK;
     n->flags = 0;
-    return push_from_worker(w, c, n);
+    return push_from_worker(w, c, n, (struct casty_msg *)((uintptr_t)n | LINK_BLOCK));
 }
 
 /* A handler's send is the hottest path there is. Its common case, a copied
@@ -455,7 +457,7 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
         copy_value(m->payload, value, size);
     }
     m->gen = gen;
-    return push_from_worker(w, c, m);
+    return push_from_worker(w, c, m, m);
 }
 
 int casty_tell_move(casty_ref_t to, const casty_type_t *type, void *heap_value)

@@ -275,10 +275,10 @@ void casty__cells_destroy(struct casty_system *sys)
                 m = next;
             }
             struct casty_msg *h = c->head;
-            if (head_is_block(h))
-                h = blk_node(head_block(h));
+            if (h->next == BLK_CURSOR_MARK)
+                h = blk_node(blk_of_cursor(h));
             while (h) {
-                struct casty_msg *next = load_acquire(&h->next);
+                struct casty_msg *next = link_target(load_acquire(&h->next));
                 if (h != stub_of(c))
                     casty__msg_release(NULL, h);
                 h = next;

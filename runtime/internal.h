@@ -124,10 +124,13 @@ struct msg_block {
     uint64_t pad;
     unsigned char slots[BLK_SLOTS][32];
     /* consumer only, on the last line (away from `state`, which the
-     * sender CASes per slot) */
+     * sender CASes per slot). `cursor`: the mailbox's head while the block
+     * has slots to read, a link whose value is BLK_CURSOR_MARK (mailbox.h);
+     * viewed as a struct casty_msg, so aligned as one. */
+    alignas(alignof(struct casty_msg)) struct msg_link cursor;
     uint32_t consumed; /* slots handed out */
     uint32_t seen;     /* published slots last read from `state` */
-    unsigned char pad2[24];
+    unsigned char pad2[16];
 };
 static inline struct casty_msg *blk_node(struct msg_block *b)
 {

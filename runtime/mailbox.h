@@ -5,8 +5,7 @@
  * User queue. Producers swap `tail` to their node and then link the previous
  * tail to it; the one consumer follows `head->next`. `head` is the last node
  * consumed (the stub at first): it is released when the consumer moves past
- * it, so a node is never freed while a producer may still link to it. Its
- * bit 0 (HEAD_BLOCK) says that the head is a block (below).
+ * it, so a node is never freed while a producer may still link to it.
  *
  * Scheduling bit. Bit 0 of `tail` set means "idle: empty and not
  * scheduled". The producer whose swap returns a tagged pointer made the
@@ -89,9 +88,39 @@ static inline void mbox_init(struct cell *c)
     c->sysq = NULL;
 }
 
-/* Appends m. Returns true when the caller made the actor runnable and must
+/* c's links: bit 0 of a `next` in the user queue says that the element it
+ * points to is a block (set by the sender that pushes the block), and a
+ * link of exactly that bit (BLK_CURSOR_MARK) is a block's cursor, the
+ * mailbox's head while the block has slots to read ("Blocks", above). So
+ * the consumer's pop of a node tests one bit of the link it loads anyway,
+ * and the head is always a plain pointer. */
+#define LINK_BLOCK ((uintptr_t)1)
+#define BLK_CURSOR_MARK ((struct casty_msg *)LINK_BLOCK)
+
+static inline bool link_is_marked(const struct casty_msg *link)
+{
+    return ((uintptr_t)link & LINK_BLOCK) != 0;
+}
+
+static inline struct casty_msg *link_target(struct casty_msg *link)
+{
+    return (struct casty_msg *)((uintptr_t)link & ~LINK_BLOCK);
+}
+
+static inline struct casty_msg *blk_cursor(struct msg_block *b)
+{
+    return (struct casty_msg *)(void *)&b->cursor;
+}
+
+static inline struct msg_block *blk_of_cursor(struct casty_msg *cursor)
+{
+    return (struct msg_block *)(void *)((char *)cursor - offsetof(struct msg_block, cursor));
+}
+
+/* Appends m, linking it as `link` (m itself, or m | LINK_BLOCK for a
+ * block). Returns true when the caller made the actor runnable and must
  * schedule it. Any thread. */
-static inline bool mbox_push(struct cell *c, struct casty_msg *m)
+static inline bool mbox_push_link(struct cell *c, struct casty_msg *m, struct casty_msg *link)
 {
     store_relaxed(&m->next, (struct casty_msg *)NULL);
     /* Full barrier (lock xchg). Orders m's contents before m becomes the
@@ -100,8 +129,13 @@ static inline bool mbox_push(struct cell *c, struct casty_msg *m)
     bool was_idle = ((uintptr_t)prev & IDLE_BIT) != 0;
     /* Release: publishes m (and its payload) to the consumer's acquire load
      * of prev->next in mbox_pop. */
-    store_release(&untag(prev)->next, m);
+    store_release(&untag(prev)->next, link);
     return was_idle;
+}
+
+static inline bool mbox_push(struct cell *c, struct casty_msg *m)
+{
+    return mbox_push_link(c, m, m);
 }
 
 /* casty__msg_release's common case, inline: a value without a drop in a
@@ -162,7 +196,7 @@ static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
         if ((i & 7) == 0) {
             /* The element after this block, once linked: its first line
              * and, if it is a block, its consumer's line. */
-            struct casty_msg *nx = load_relaxed(&blk_node(b)->next);
+            struct casty_msg *nx = link_target(load_relaxed(&blk_node(b)->next));
             if (nx != NULL) {
                 __builtin_prefetch(nx);
                 __builtin_prefetch((const char *)nx + BLK_BYTES - 32);
@@ -173,35 +207,15 @@ static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
     return blk_take_slow(b, close);
 }
 
-/* c->head's bit 0: the head is a block with slots still to read. `head` is
- * the consumer's alone, so the tag costs no synchronisation, and the pop
- * of a node tests a bit of the pointer it loads anyway where it would
- * otherwise compare the head with the stub and load its kind
- * (docs/performance.md, "Blocks on 16 cores; what the blocks cost where no
- * block is taken"). */
-#define HEAD_BLOCK ((uintptr_t)1)
-
-static inline bool head_is_block(const struct casty_msg *head)
-{
-    return ((uintptr_t)head & HEAD_BLOCK) != 0;
-}
-
-static inline struct msg_block *head_block(struct casty_msg *head)
-{
-    return (struct msg_block *)((uintptr_t)head & ~HEAD_BLOCK);
-}
-
-/* mbox_pop with block b at the head (c->head tagged): its next published
- * slot, else the element after it once linked. Out of line: a node's pop,
- * inline in the run loop, then keeps its registers. */
-static __attribute__((noinline)) struct casty_msg *mbox_pop_block(struct cell *c, struct worker *w,
-                                                                 struct msg_block *b)
+/* mbox_pop with block b at the head (its cursor): its next published slot,
+ * else the element after it once linked. */
+static struct casty_msg *mbox_pop_block(struct cell *c, struct worker *w, struct msg_block *b)
 {
     for (;;) {
         struct casty_msg *s = blk_take(b, false);
         if (s != NULL)
             return s;
-        /* Acquire: pairs with the release store in mbox_push. */
+        /* Acquire: pairs with the release store in mbox_push_link. */
         struct casty_msg *next = load_acquire(&blk_node(b)->next);
         /* Moving past it, or caught up with it: closed first, and a slot
          * published meanwhile taken first. */
@@ -210,24 +224,45 @@ static __attribute__((noinline)) struct casty_msg *mbox_pop_block(struct cell *c
             return s;
         if (next == NULL) {
             /* Caught up: the block, closed with every slot consumed, is
-             * from now on a consumed node like any other (untagged), so
-             * mbox_try_idle has no block to look for after a pop that
-             * found nothing. And the backlog is gone: the hint is
-             * cleared here rather than at every idle (a stale hint costs
-             * one block, whose end clears it). */
+             * from now on a consumed node like any other (the head, its
+             * `next` the link to what comes after), so mbox_try_idle has
+             * no block to look for after a pop that found nothing. And
+             * the backlog is gone: the hint is cleared here rather than
+             * at every idle (a stale hint costs one block, whose end
+             * clears it). */
             c->head = blk_node(b);
             if (load_relaxed(&c->bounded) & CELL_BACKLOG)
                 cell_backlog_clear(c);
             return NULL;
         }
         mbox_release(c, w, blk_node(b));
-        if (next->kind != MSG_BLOCK) {
+        if (!link_is_marked(next)) {
             c->head = next;
             return next;
         }
-        c->head = (struct casty_msg *)((uintptr_t)next | HEAD_BLOCK);
-        b = (struct msg_block *)(void *)next;
+        b = (struct msg_block *)(void *)link_target(next);
+        c->head = blk_cursor(b);
     }
+}
+
+/* mbox_pop when the link it loaded is marked: the head is a block's cursor
+ * (its slots still to read), or the element linked after the head is a
+ * block. Out of line: a node's pop, inline in the run loop, then keeps its
+ * registers. */
+static __attribute__((noinline)) struct casty_msg *mbox_pop_marked(struct cell *c, struct worker *w,
+                                                                  struct casty_msg *head,
+                                                                  struct casty_msg *next)
+{
+    struct msg_block *b;
+    if (next == BLK_CURSOR_MARK) {
+        b = blk_of_cursor(head);
+    } else {
+        if (head != stub_of(c))
+            mbox_release(c, w, head);
+        b = (struct msg_block *)(void *)link_target(next);
+        c->head = blk_cursor(b);
+    }
+    return mbox_pop_block(c, w, b);
 }
 
 /* Takes the next message (a node, or a slot of a block), or NULL when none
@@ -237,18 +272,14 @@ static __attribute__((noinline)) struct casty_msg *mbox_pop_block(struct cell *c
 static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
 {
     struct casty_msg *head = c->head;
-    if (head_is_block(head))
-        return mbox_pop_block(c, w, head_block(head));
-    /* Acquire: pairs with the release store in mbox_push. */
+    /* Acquire: pairs with the release store in mbox_push_link. */
     struct casty_msg *next = load_acquire(&head->next);
     if (next == NULL)
         return NULL;
+    if (__builtin_expect(link_is_marked(next), 0))
+        return mbox_pop_marked(c, w, head, next);
     if (head != stub_of(c))
         mbox_release(c, w, head);
-    if (__builtin_expect(next->kind == MSG_BLOCK, 0)) {
-        c->head = (struct casty_msg *)((uintptr_t)next | HEAD_BLOCK);
-        return mbox_pop_block(c, w, (struct msg_block *)(void *)next);
-    }
     c->head = next;
     return next;
 }
@@ -261,12 +292,12 @@ static inline __attribute__((always_inline)) bool mbox_try_idle(struct cell *c,
 {
     struct casty_msg *head = c->head;
     struct casty_msg *stub = stub_of(c);
-    /* A block at the head is tagged only until a pop catches up with it
-     * (mbox_pop_block), and every run tries this only after a pop that
-     * found nothing; a thread holding a promise (casty__held_release) may
-     * let it go after a slot: then the actor keeps its schedule, and the
-     * run it gets catches up. */
-    if (head_is_block(head) || load_acquire(&head->next) != NULL)
+    /* (A block's cursor at the head has a link too, BLK_CURSOR_MARK: a
+     * block with slots to read is not empty. Every run tries this only
+     * after a pop that found nothing, which leaves no cursor; a thread
+     * holding a promise (casty__held_release) may let it go after a slot:
+     * then the actor keeps its schedule, and the run it gets catches up.) */
+    if (load_acquire(&head->next) != NULL)
         return false;
     void *idle = (void *)((uintptr_t)stub | IDLE_BIT);
     /* Full barrier (each CAS below); pairs with the producers' swap in

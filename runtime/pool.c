@@ -68,6 +68,8 @@
 #include "internal.h"
 
 static_assert(sizeof(struct msg_block) == BLK_BYTES, "a block is BLK_BYTES");
+static_assert(offsetof(struct msg_block, cursor) >= BLK_BYTES - CACHE_LINE,
+              "a block's consumer fields share its last line");
 
 /* ---- blocks ---------------------------------------------------------------------------
  * Each worker carves its blocks in order from a region of address space of
