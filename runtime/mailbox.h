@@ -39,7 +39,10 @@
  * only while its block is the tail, so each sender's order is kept. Only the
  * worker whose region holds a block appends to it, and that worker alone
  * reuses a released block, so its CAS never lands on memory that became
- * something else (no hazard pointers needed).
+ * something else (no hazard pointers needed). The link to a block is
+ * marked (LINK_BLOCK), and while a block has slots to read the consumer's
+ * head is the block's cursor, so the pop of a node tests one bit of the
+ * link it loads anyway.
  *
  * Who may call what: mbox_push / mbox_push_sys / mbox_claim from any thread;
  * everything else only from the worker that holds the schedule. */
