@@ -79,6 +79,34 @@ static casty_behavior_t *sender_recv(casty_ctx_t *ctx, const casty_msg_t *msg, v
     return casty_same();
 }
 
+/* A system of two workers whose actors run `throughput` messages a run. */
+static casty_system_t *blocks_system(uint32_t throughput)
+{
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.throughput = throughput;
+    casty_system_t *sys = NULL;
+    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    return sys;
+}
+
+/* Spawns SENDERS senders, then has each send `per_sender` messages to `to`
+ * in runs of `burst`. */
+static void start_senders(casty_system_t *sys, casty_ref_t to, uint32_t per_sender, uint32_t burst)
+{
+    casty_ref_t senders[SENDERS];
+    sender_t ss = {0};
+    for (uint32_t i = 0; i < SENDERS; i++)
+        cr_assert_eq(casty_spawn(sys, casty_receive(sender_recv, &ss, sizeof ss), NULL, NULL,
+                                 &senders[i]),
+                     0);
+    for (uint32_t i = 0; i < SENDERS; i++) {
+        blk_go g = {to, i, per_sender, burst};
+        cr_assert_eq(casty_tell(senders[i], &blk_go_type, &g), 0);
+    }
+}
+
 /* The receiver keeps its record outside the actor (a behavior's state is
  * a copy), read by the test once the shutdown has joined the workers. */
 static receiver_t *g_record;
@@ -91,29 +119,14 @@ static casty_behavior_t *recording_receiver(casty_ctx_t *ctx, const casty_msg_t 
 
 static void run_recorded(uint32_t throughput, uint32_t spin, uint32_t burst, uint32_t per_sender)
 {
-    casty_system_config_t cfg;
-    casty_system_config_init(&cfg);
-    cfg.workers = 2;
-    cfg.throughput = throughput;
-    casty_system_t *sys = NULL;
-    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
-
+    casty_system_t *sys = blocks_system(throughput);
     latch_t done = LATCH_INIT;
     receiver_t rs = {.spin = spin, .done = &done};
     g_record = &rs;
     casty_ref_t recv;
     cr_assert_eq(casty_spawn(sys, casty_receive(recording_receiver, NULL, 0), NULL, NULL, &recv),
                  0);
-    casty_ref_t senders[SENDERS];
-    sender_t ss = {0};
-    for (uint32_t i = 0; i < SENDERS; i++)
-        cr_assert_eq(casty_spawn(sys, casty_receive(sender_recv, &ss, sizeof ss), NULL, NULL,
-                                 &senders[i]),
-                     0);
-    for (uint32_t i = 0; i < SENDERS; i++) {
-        blk_go g = {recv, i, per_sender, burst};
-        cr_assert_eq(casty_tell(senders[i], &blk_go_type, &g), 0);
-    }
+    start_senders(sys, recv, per_sender, burst);
     uint64_t total = (uint64_t)SENDERS * per_sender;
     cr_assert_eq(latch_wait(&done, total, 60000), total, "got %lu of %lu",
                  (unsigned long)latch_get(&done), (unsigned long)total);
@@ -171,13 +184,7 @@ static casty_behavior_t *stopping_recv(casty_ctx_t *ctx, const casty_msg_t *msg,
 
 Test(stress_blocks, stopped_receiver_slots_become_dead_letters, .timeout = 120)
 {
-    casty_system_config_t cfg;
-    casty_system_config_init(&cfg);
-    cfg.workers = 2;
-    cfg.throughput = 8;
-    casty_system_t *sys = NULL;
-    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
-
+    casty_system_t *sys = blocks_system(8);
     uint32_t per_sender = (uint32_t)(100000 / stress_scale());
     uint64_t total = (uint64_t)SENDERS * per_sender;
     latch_t done = LATCH_INIT;
@@ -186,14 +193,7 @@ Test(stress_blocks, stopped_receiver_slots_become_dead_letters, .timeout = 120)
     casty_ref_t recv;
     cr_assert_eq(casty_spawn(sys, casty_receive(stopping_recv, &rs, sizeof rs), NULL, NULL, &recv),
                  0);
-    sender_t ss = {0};
-    for (uint32_t i = 0; i < SENDERS; i++) {
-        casty_ref_t s;
-        cr_assert_eq(casty_spawn(sys, casty_receive(sender_recv, &ss, sizeof ss), NULL, NULL, &s),
-                     0);
-        blk_go g = {recv, i, per_sender, 256};
-        cr_assert_eq(casty_tell(s, &blk_go_type, &g), 0);
-    }
+    start_senders(sys, recv, per_sender, 256);
     /* Every message is handled or a dead letter, within a deadline. */
     uint64_t deadline = now_ns() + 60ull * 1000000000ull;
     casty_system_stats_t st;
@@ -235,24 +235,12 @@ static casty_behavior_t *slow_slot_counter(casty_ctx_t *ctx, const casty_msg_t *
 
 Test(stress_blocks, shutdown_with_slots_still_to_read, .timeout = 120)
 {
-    casty_system_config_t cfg;
-    casty_system_config_init(&cfg);
-    cfg.workers = 2;
-    cfg.throughput = 4;
-    casty_system_t *sys = NULL;
-    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    casty_system_t *sys = blocks_system(4);
     uint32_t per_sender = (uint32_t)(50000 / stress_scale());
     uint64_t total = (uint64_t)SENDERS * per_sender;
     casty_ref_t recv;
     cr_assert_eq(casty_spawn(sys, casty_receive(slow_slot_counter, NULL, 0), NULL, NULL, &recv), 0);
-    sender_t ss = {0};
-    for (uint32_t i = 0; i < SENDERS; i++) {
-        casty_ref_t s;
-        cr_assert_eq(casty_spawn(sys, casty_receive(sender_recv, &ss, sizeof ss), NULL, NULL, &s),
-                     0);
-        blk_go g = {recv, i, per_sender, 256};
-        cr_assert_eq(casty_tell(s, &blk_go_type, &g), 0);
-    }
+    start_senders(sys, recv, per_sender, 256);
     cr_assert_geq(latch_wait(&g_slots_seen, 1, 60000), 1, "no message came in a block");
     cr_assert_eq(casty_system_shutdown(sys), 0);
     cr_assert_lt(latch_get(&g_handled), total, "the receiver had drained its mailbox (%lu)",
@@ -322,12 +310,7 @@ static casty_behavior_t *fan_send(casty_ctx_t *ctx, const casty_msg_t *msg, void
 
 Test(stress_blocks, one_sender_many_receivers_in_order, .timeout = 120)
 {
-    casty_system_config_t cfg;
-    casty_system_config_init(&cfg);
-    cfg.workers = 2;
-    cfg.throughput = 4; /* runs that spend their budget: the backlog bit */
-    casty_system_t *sys = NULL;
-    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    casty_system_t *sys = blocks_system(4); /* runs that spend their budget: the backlog bit */
 
     uint32_t n = (uint32_t)(20000 / stress_scale());
     static uint32_t last[FAN];
