@@ -359,24 +359,58 @@ static void blk_fill(struct casty_msg *s, const casty_type_t *type, const void *
     s->flags = MSG_VALUE_INLINE;
     s->owner = POOL_SLOT_OWNER;
     s->gen = gen;
-    copy_value(&s->data, value, size);
+    /* (Up to MSG_TINY_MAX bytes: two overlapping words of four, or bytes;
+     * copy_value's longer cases would make its callers keep a frame.) */
+    unsigned char *d = (unsigned char *)&s->data;
+    const unsigned char *v = value;
+    if (size >= 4) {
+        uint32_t a, b;
+        memcpy(&a, v, 4);
+        memcpy(&b, v + size - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + size - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < size; i++)
+            d[i] = v[i];
+    }
 }
 
-/* casty_tell for a value of up to MSG_TINY_MAX bytes to an actor with a
- * backlog (CELL_BACKLOG) whose tail is a message: into the next slot of this
- * worker's block at the tail, or a new block pushed in place of a node
- * (mailbox.h, "Blocks"); a node when this worker's region has no block
- * left. Out of line, and called last, so that casty_tell's common path
- * still saves no registers. */
+/* tell_block's second half: a new block, pushed in place of a node, with
+ * the value in its first slot; a node when this worker's region has no
+ * block left. */
+__attribute__((noinline)) static int tell_block_new(struct worker *w, struct cell *c,
+                                                    const casty_type_t *type, const void *value,
+                                                    uint32_t gen)
+{
+    struct msg_block *b = casty__blk_alloc(w);
+    if (b == NULL) /* a node (no block to be had) */
+        return tell_checked(casty__cell_ref(w->sys, c->slot, gen), type, value, NULL);
+    blk_fill(blk_slot(b, 0), type, value, type->size, gen);
+    store_relaxed(&b->state, 1u);
+    struct casty_msg *n = blk_node(b);
+    n->type = NULL;
+    n->data = NULL;
+    n->gen = 0;
+    n->owner = POOL_BLOCK_OWNER;
+    n->kind = MSG_BLOCK;
+    n->flags = 0;
+    return push_from_worker(w, c, n, (struct casty_msg *)((uintptr_t)n | LINK_BLOCK));
+}
+
+/* casty_tell for a value of up to MSG_TINY_MAX bytes to an actor whose
+ * tail is a message: into the next slot of this worker's block at the
+ * tail, else a new block (mailbox.h, "Blocks"). Out of line, and called
+ * last, so that casty_tell's common path still saves no registers; a
+ * leaf but for its tail call, so that it saves none either. */
 __attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c, struct casty_msg *t,
-                                                casty_ref_t to, const casty_type_t *type,
-                                                const void *value, size_t size, uint32_t gen)
+                                                const casty_type_t *type, const void *value,
+                                                uint32_t gen)
 {
     if (w->blk_base != NULL && (size_t)((unsigned char *)t - w->blk_base) < BLK_REGION) {
         struct msg_block *b = (struct msg_block *)(void *)t;
         uint32_t st = load_relaxed(&b->state);
         if (st < BLK_SLOTS) {
-            blk_fill(blk_slot(b, st), type, value, size, gen);
+            blk_fill(blk_slot(b, st), type, value, type->size, gen);
             /* Full barrier: publishes the slot to blk_take's acquire. */
             if (ck_pr_cas_32(&b->state, st, st + 1)) {
                 /* The line of this block's next slots but one, for the next
@@ -387,22 +421,7 @@ __attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c
             }
         }
     }
-    struct msg_block *b = casty__blk_alloc(w);
-    if (b == NULL)
-        return tell_checked(to, type, value, NULL); /* a node (no block to be had) */
-    blk_fill(blk_slot(b, 0), type, value, size, gen);
-    b->consumed = 0;
-    b->seen = 0;
-    b->cursor.next = BLK_CURSOR_MARK;
-    store_relaxed(&b->state, 1u);
-    struct casty_msg *n = blk_node(b);
-    n->type = NULL;
-    n->data = NULL;
-    n->gen = 0;
-    n->owner = POOL_BLOCK_OWNER;
-    n->kind = MSG_BLOCK;
-    n->flags = 0;
-    return push_from_worker(w, c, n, (struct casty_msg *)((uintptr_t)n | LINK_BLOCK));
+    return tell_block_new(w, c, type, value, gen);
 }
 
 /* A handler's send is the hottest path there is. Its common case, a copied
@@ -434,12 +453,17 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
         return tell_checked(to, type, value, NULL);
     uint32_t cls = 0;
     if (size <= MSG_TINY_MAX) {
-        /* (The backlog's test only on this branch: larger values, which
-         * take no block, pay nothing for it.) */
-        if (cflags & CELL_BACKLOG) {
+        /* A tail that is a message (the actor is not idle, and its
+         * mailbox holds the message at the tail, or held it a moment ago):
+         * into a block, whose slots its consumer reads ahead of. With one
+         * worker there is no consumer on another core to read ahead for,
+         * and a node costs less (docs/performance.md, "Blocks for any
+         * tail that is a message"). (Tested only on this branch: larger
+         * values, which take no block, pay nothing for it.) */
+        if (sys->nworkers > 1) {
             struct casty_msg *t = load_relaxed(&c->tail);
             if (!((uintptr_t)t & IDLE_BIT) && t != stub_of(c))
-                return tell_block(w, c, t, to, type, value, size, gen);
+                return tell_block(w, c, t, type, value, gen);
         }
         cls = 2;
     }
@@ -1452,8 +1476,6 @@ again:
             goto again;
         return;
     }
-    if (budget == 0 && !(load_relaxed(&c->bounded) & CELL_BACKLOG))
-        cell_backlog_set(c);
     if (budget == 0 || w->overflowed || mbox_keep_schedule(c, w))
         casty__schedule_requeue(w, c);
 }

@@ -130,7 +130,7 @@ struct msg_block {
     alignas(alignof(struct casty_msg)) struct msg_link cursor;
     uint32_t consumed; /* slots handed out */
     uint32_t seen;     /* published slots last read from `state` */
-    unsigned char pad2[16];
+    unsigned char pad2[BLK_BYTES - 64 - BLK_SLOTS * 32 - 16];
 };
 static inline struct casty_msg *blk_node(struct msg_block *b)
 {
@@ -299,7 +299,7 @@ struct cell {
     uint32_t slot;
     uint32_t live_gen;   /* atomic: gen while started and not stopped, else 0 */
     uint32_t alloc_gen;  /* owned by whoever holds the free slot */
-    uint32_t bounded;    /* atomic: CELL_BOUNDED (ext->capacity != 0), CELL_BACKLOG */
+    uint32_t bounded;    /* atomic: CELL_BOUNDED (ext->capacity != 0) */
     uint32_t parent_slot, parent_gen; /* 0 for top-level; atomic (read by shutdown) */
     /* Line 2, the consumer's line: owned by the worker running the actor
      * (sysq is pushed to by senders of system messages, which are rare). */
@@ -324,13 +324,7 @@ struct cell {
     uint8_t quiet;
 };
 
-/* cell.bounded's bits. CELL_BACKLOG: a run of the actor ended with its
- * budget spent (a backlog, most likely), and no block has been caught up
- * with since; set and cleared by its consumer (mailbox.h,
- * cell_backlog_set). Senders then put small messages into blocks
- * (mailbox.h, "Blocks"). */
 #define CELL_BOUNDED 1u
-#define CELL_BACKLOG 2u
 
 static_assert(offsetof(struct cell, head) == CACHE_LINE && sizeof(struct cell) == 2 * CACHE_LINE,
               "a cell is a producers' line and a consumer's line");

@@ -25,8 +25,9 @@
  *
  * Blocks. An element of the user queue is a node or a block (struct
  * msg_block: a node of kind MSG_BLOCK followed by BLK_SLOTS slots laid out
- * as tiny nodes). A worker sending a small value to an actor with a backlog
- * (CELL_BACKLOG) puts it into the next slot of its own block at the tail,
+ * as tiny nodes). A worker sending a small value to an actor whose tail is
+ * a message (not idle, not the stub; with more than one worker) puts it
+ * into the next slot of its own block at the tail,
  * publishing it with a CAS on the block's `state`, or pushes a new block
  * like a node (casty_tell, tell_block). The consumer reads a block's
  * published slots in address order, so it can prefetch ahead of them where
@@ -42,7 +43,10 @@
  * something else (no hazard pointers needed). The link to a block is
  * marked (LINK_BLOCK), and while a block has slots to read the consumer's
  * head is the block's cursor, so the pop of a node tests one bit of the
- * link it loads anyway.
+ * link it loads anyway. The cursor lies on the block's last line, which
+ * only the consumer writes (it sets the cursor up when it enters the
+ * block): a block of one message costs its sender two lines, as a node
+ * costs one.
  *
  * Who may call what: mbox_push / mbox_push_sys / mbox_claim from any thread;
  * everything else only from the worker that holds the schedule. */
@@ -56,21 +60,6 @@
 #include "internal.h"
 
 #define IDLE_BIT ((uintptr_t)1)
-
-/* The backlog hint's changes (cell.bounded's CELL_BACKLOG), by the
- * consumer, rarely: each only when the bit changes. Atomic, because a
- * spawn that reuses the cell stores the whole word (CELL_BOUNDED) while an
- * earlier incarnation's consumer may still hold the schedule; a plain
- * read-modify-write could then lose the new bound. */
-static inline void cell_backlog_set(struct cell *c)
-{
-    ck_pr_or_32(&c->bounded, CELL_BACKLOG);
-}
-
-static inline void cell_backlog_clear(struct cell *c)
-{
-    ck_pr_and_32(&c->bounded, ~CELL_BACKLOG);
-}
 
 static inline struct casty_msg *stub_of(struct cell *c)
 {
@@ -118,6 +107,17 @@ static inline struct casty_msg *blk_cursor(struct msg_block *b)
 static inline struct msg_block *blk_of_cursor(struct casty_msg *cursor)
 {
     return (struct msg_block *)(void *)((char *)cursor - offsetof(struct msg_block, cursor));
+}
+
+/* The consumer enters block b: its cursor (the last line, which only the
+ * consumer writes; the sender that pushed the block never touches it)
+ * becomes the head. */
+static inline void blk_enter(struct cell *c, struct msg_block *b)
+{
+    b->cursor.next = BLK_CURSOR_MARK;
+    b->consumed = 0;
+    b->seen = 0;
+    c->head = blk_cursor(b);
 }
 
 /* Appends m, linking it as `link` (m itself, or m | LINK_BLOCK for a
@@ -194,8 +194,8 @@ static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
     uint32_t i = b->consumed;
     if (i < b->seen) {
         b->consumed = i + 1;
-        if (i + 2 < BLK_SLOTS)
-            __builtin_prefetch(blk_slot(b, i + 2));
+        if (i + 6 < BLK_SLOTS)
+            __builtin_prefetch(blk_slot(b, i + 6));
         if ((i & 7) == 0) {
             /* The element after this block, once linked: its first line
              * and, if it is a block, its consumer's line. */
@@ -203,6 +203,9 @@ static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
             if (nx != NULL) {
                 __builtin_prefetch(nx);
                 __builtin_prefetch((const char *)nx + BLK_BYTES - 32);
+                __builtin_prefetch((const char *)nx + 64);
+                __builtin_prefetch((const char *)nx + 128);
+                __builtin_prefetch((const char *)nx + 192);
             }
         }
         return blk_slot(b, i);
@@ -229,13 +232,8 @@ static struct casty_msg *mbox_pop_block(struct cell *c, struct worker *w, struct
             /* Caught up: the block, closed with every slot consumed, is
              * from now on a consumed node like any other (the head, its
              * `next` the link to what comes after), so mbox_try_idle has
-             * no block to look for after a pop that found nothing. And
-             * the backlog is gone: the hint is cleared here rather than
-             * at every idle (a stale hint costs one block, whose end
-             * clears it). */
+             * no block to look for after a pop that found nothing. */
             c->head = blk_node(b);
-            if (load_relaxed(&c->bounded) & CELL_BACKLOG)
-                cell_backlog_clear(c);
             return NULL;
         }
         mbox_release(c, w, blk_node(b));
@@ -244,7 +242,7 @@ static struct casty_msg *mbox_pop_block(struct cell *c, struct worker *w, struct
             return next;
         }
         b = (struct msg_block *)(void *)link_target(next);
-        c->head = blk_cursor(b);
+        blk_enter(c, b);
     }
 }
 
@@ -263,7 +261,7 @@ static __attribute__((noinline)) struct casty_msg *mbox_pop_marked(struct cell *
         if (head != stub_of(c))
             mbox_release(c, w, head);
         b = (struct msg_block *)(void *)link_target(next);
-        c->head = blk_cursor(b);
+        blk_enter(c, b);
     }
     return mbox_pop_block(c, w, b);
 }
@@ -279,8 +277,21 @@ static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
     struct casty_msg *next = load_acquire(&head->next);
     if (next == NULL)
         return NULL;
-    if (__builtin_expect(link_is_marked(next), 0))
+    if (__builtin_expect(link_is_marked(next), 0)) {
+        if (next == BLK_CURSOR_MARK) {
+            /* A block's next slot, when it is not one whose turn it is to
+             * look for the element after the block (blk_take). */
+            struct msg_block *b = blk_of_cursor(head);
+            uint32_t i = b->consumed;
+            if (i < b->seen && (i & 7) != 0) {
+                b->consumed = i + 1;
+                if (i + 6 < BLK_SLOTS)
+                    __builtin_prefetch(blk_slot(b, i + 6));
+                return blk_slot(b, i);
+            }
+        }
         return mbox_pop_marked(c, w, head, next);
+    }
     if (head != stub_of(c))
         mbox_release(c, w, head);
     c->head = next;

@@ -1,5 +1,5 @@
 /* Stress: mailbox blocks (runtime/mailbox.h, "Blocks"): small messages sent
- * by workers to an actor with a backlog go into slots of blocks that their
+ * by workers to an actor whose tail is a message go into slots of blocks that their
  * sender appends to, and the receiver closes a block before it moves past
  * it or goes idle. Checks, through real actors on two workers: nothing
  * lost, per-sender FIFO, no dead letters, and that blocks were used (some
@@ -7,7 +7,7 @@
  * appended while it reads) and catching up (closing blocks and going idle
  * while senders append); a receiver that stops partway, whose pending
  * slots each become one dead letter; and a shutdown while slots are still
- * to be read. */
+ * to be read; and a system of one worker, which takes no blocks. */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -158,8 +158,8 @@ Test(stress_blocks, catching_up_receiver_no_loss_fifo, .timeout = 120)
 /* A receiver that stops itself partway, once it has handled stop_after
  * messages and one came in a slot (so that it stops with blocks in its
  * mailbox, however the threads were scheduled: when the senders ran far
- * ahead of it, its first quarter could all be nodes sent before its first
- * run set the backlog hint): every message still in its blocks (and
+ * ahead of it, its first quarter could all be nodes, each sent to an idle
+ * mailbox): every message still in its blocks (and
  * nodes), or sent after, becomes exactly one dead letter. */
 typedef struct stopping {
     uint64_t handled, stop_after;
@@ -251,8 +251,8 @@ Test(stress_blocks, shutdown_with_slots_still_to_read, .timeout = 120)
  * open block per receiver at a time, each receiver's messages in order.
  * (The sender's runs are kept short: a run's woken actors reach another
  * worker only once WAKE_BATCH have gathered or the run ends, so with one
- * run sending everything, receivers left over from a batch never ran, and
- * never had a backlog bit, before the sends were over.) */
+ * run sending everything, receivers left over from a batch never ran
+ * before the sends were over.) */
 #define FAN 96
 
 typedef struct fan_receiver {
@@ -294,8 +294,8 @@ static casty_behavior_t *fan_send(casty_ctx_t *ctx, const casty_msg_t *msg, void
     if (!casty_msg_is(msg, blk_fan_go))
         return casty_unhandled();
     /* 64 rounds a run, then it tells itself to go on: between its runs the
-     * receivers run too, on either worker, so each builds a backlog (and
-     * its bit) however the threads are placed. */
+     * receivers run too, on either worker, so each builds a backlog
+     * however the threads are placed. */
     for (uint32_t r = 0; r < 64 && s->sent < s->n; r++) {
         s->sent++;
         for (uint32_t i = 0; i < FAN; i++) {
@@ -310,7 +310,7 @@ static casty_behavior_t *fan_send(casty_ctx_t *ctx, const casty_msg_t *msg, void
 
 Test(stress_blocks, one_sender_many_receivers_in_order, .timeout = 120)
 {
-    casty_system_t *sys = blocks_system(4); /* runs that spend their budget: the backlog bit */
+    casty_system_t *sys = blocks_system(4);
 
     uint32_t n = (uint32_t)(20000 / stress_scale());
     static uint32_t last[FAN];
@@ -344,4 +344,33 @@ Test(stress_blocks, one_sender_many_receivers_in_order, .timeout = 120)
         in_slots += slots[i];
     }
     cr_assert(in_slots > 0, "no message came in a block");
+}
+
+/* With one worker there is no consumer on another core to read ahead for,
+ * so every message is a node (actor.c, casty_tell): the same senders and
+ * lagging receiver as above, on one worker, get all their messages, in
+ * order, and none in a slot. */
+Test(stress_blocks, one_worker_takes_no_blocks, .timeout = 120)
+{
+    casty_system_config_t cfg;
+    casty_system_config_init(&cfg);
+    cfg.workers = 1;
+    cfg.throughput = 8;
+    casty_system_t *sys = NULL;
+    cr_assert_eq(casty_system_create(&cfg, &sys), 0);
+    latch_t done = LATCH_INIT;
+    receiver_t rs = {.spin = 200, .done = &done};
+    g_record = &rs;
+    casty_ref_t recv;
+    cr_assert_eq(casty_spawn(sys, casty_receive(recording_receiver, NULL, 0), NULL, NULL, &recv),
+                 0);
+    uint32_t per_sender = (uint32_t)(20000 / stress_scale());
+    start_senders(sys, recv, per_sender, 256);
+    uint64_t total = (uint64_t)SENDERS * per_sender;
+    cr_assert_eq(latch_wait(&done, total, 60000), total, "got %lu of %lu",
+                 (unsigned long)latch_get(&done), (unsigned long)total);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_not(rs.bad, "a sender's messages arrived out of order (or from no sender)");
+    cr_assert_eq(rs.got, total);
+    cr_assert_eq(rs.slots, 0, "%lu messages came in a block", (unsigned long)rs.slots);
 }
