@@ -304,26 +304,6 @@ __attribute__((noinline)) static int tell_checked(casty_ref_t to, const casty_ty
     return tell_elsewhere(w, to, type, value, heap_value);
 }
 
-/* casty_tell when the worker's free list of class `cls` is empty: refills
- * it from the pool (a bitmap word of nodes at once) and sends again, out
- * of line so that the common path saves no registers for the call. */
-__attribute__((noinline)) static int tell_refilled(casty_ref_t to, const casty_type_t *type,
-                                                   const void *value, struct worker *w,
-                                                   uint32_t cls)
-{
-    struct casty_msg *m = cls == 2 ? casty__msg_alloc_tiny_slow(w)
-                                   : casty__msg_alloc_slow(w->sys, w, type->size);
-    if (m == NULL || m->owner == POOL_HEAP_OWNER) {
-        /* No slab memory: the full path (with its own fallback). */
-        if (m)
-            casty__msg_release(w, m);
-        return tell_checked(to, type, value, NULL);
-    }
-    m->next = w->pool.free[cls]; /* the rest of the refill, if any */
-    w->pool.free[cls] = m;
-    return casty_tell(to, type, value);
-}
-
 /* casty_tell's wake-up when it displaced the LIFO slot's occupant. */
 __attribute__((noinline)) static int tell_displaced(struct worker *w, struct cell *prev)
 {
@@ -346,6 +326,49 @@ static inline __attribute__((always_inline)) int push_from_worker(struct worker 
             return tell_displaced(w, prev);
     }
     return 0;
+}
+
+/* A node of class `cls` (2: tiny, the value in place of `data`) filled
+ * with a copied value, as casty_tell sends it. */
+static inline __attribute__((always_inline)) void node_fill(struct casty_msg *m,
+                                                            const casty_type_t *type,
+                                                            const void *value, size_t size,
+                                                            uint32_t cls, uint32_t gen)
+{
+    m->type = type;
+    m->kind = MSG_USER;
+    if (cls == 2) {
+        m->flags = MSG_VALUE_INLINE;
+        copy_value(&m->data, value, size);
+    } else {
+        m->flags = 0;
+        m->data = m->payload;
+        copy_value(m->payload, value, size);
+    }
+    m->gen = gen;
+}
+
+/* casty_tell when the worker's free list of class `cls` is empty: refills
+ * it from the pool (a bitmap word of nodes at once) and sends the node,
+ * out of line so that the common path saves no registers for the call.
+ * (Not by calling casty_tell again: its choice of a block would see this
+ * same send a second time, as a sender streaming to the actor.) */
+__attribute__((noinline)) static int tell_refilled(casty_ref_t to, const casty_type_t *type,
+                                                   const void *value, struct worker *w,
+                                                   uint32_t cls)
+{
+    struct casty_msg *m = cls == 2 ? casty__msg_alloc_tiny_slow(w)
+                                   : casty__msg_alloc_slow(w->sys, w, type->size);
+    if (m == NULL || m->owner == POOL_HEAP_OWNER) {
+        /* No slab memory: the full path (with its own fallback). */
+        if (m)
+            casty__msg_release(w, m);
+        return tell_checked(to, type, value, NULL);
+    }
+    /* (casty_tell found the cell; the refill changed nothing there.) */
+    struct cell *c = casty__cell_lookup(w->sys, (uint32_t)to.actor);
+    node_fill(m, type, value, type->size, cls, (uint32_t)(to.actor >> 32));
+    return push_from_worker(w, c, m, m);
 }
 
 /* A slot (or a block's first) filled with a tiny value, as a tiny node
@@ -453,34 +476,34 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
         return tell_checked(to, type, value, NULL);
     uint32_t cls = 0;
     if (size <= MSG_TINY_MAX) {
-        /* A tail that is a message (the actor is not idle, and its
-         * mailbox holds the message at the tail, or held it a moment ago):
-         * into a block, whose slots its consumer reads ahead of. With one
-         * worker there is no consumer on another core to read ahead for,
-         * and a node costs less (docs/performance.md, "Blocks for any
-         * tail that is a message"). (Tested only on this branch: larger
-         * values, which take no block, pay nothing for it.) */
+        /* A block, whose slots the consumer reads ahead of, for a tail
+         * that is a message (the actor is not idle; its mailbox holds the
+         * message at the tail, or held it a moment ago) when the actor
+         * has a backlog (its last run spent its budget) or this worker
+         * streams to it: the second send in a row of this worker's (by
+         * its table of the cells it last found busy) to find the tail a
+         * message. A receiver that keeps up has no backlog, and one that
+         * gets a message or two from a fan-out to more cells than the
+         * table holds would take a block of 1 KiB for each
+         * (docs/performance.md, "Blocks for any tail that is a message").
+         * With one worker there is no consumer on another core to read
+         * ahead for, and a node costs less. (Tested only on this branch:
+         * larger values, which take no block, pay nothing for it.) */
         if (sys->nworkers > 1) {
             struct casty_msg *t = load_relaxed(&c->tail);
-            if (!((uintptr_t)t & IDLE_BIT) && t != stub_of(c))
-                return tell_block(w, c, t, type, value, gen);
+            if (!((uintptr_t)t & IDLE_BIT) && t != stub_of(c)) {
+                struct cell **seen = &w->streams[(uint32_t)to.actor & (STREAM_SLOTS - 1)];
+                if ((cflags & CELL_BACKLOG) || *seen == c)
+                    return tell_block(w, c, t, type, value, gen);
+                *seen = c;
+            }
         }
         cls = 2;
     }
     struct casty_msg *m = casty__pool_pop(w, cls);
     if (m == NULL)
         return tell_refilled(to, type, value, w, cls);
-    m->type = type;
-    m->kind = MSG_USER;
-    if (cls == 2) {
-        m->flags = MSG_VALUE_INLINE;
-        copy_value(&m->data, value, size);
-    } else {
-        m->flags = 0;
-        m->data = m->payload;
-        copy_value(m->payload, value, size);
-    }
-    m->gen = gen;
+    node_fill(m, type, value, size, cls, gen);
     return push_from_worker(w, c, m, m);
 }
 
@@ -1476,6 +1499,8 @@ again:
             goto again;
         return;
     }
+    if (budget == 0 && !(load_relaxed(&c->bounded) & CELL_BACKLOG))
+        cell_backlog_set(c);
     if (budget == 0 || w->overflowed || mbox_keep_schedule(c, w))
         casty__schedule_requeue(w, c);
 }

@@ -299,7 +299,7 @@ struct cell {
     uint32_t slot;
     uint32_t live_gen;   /* atomic: gen while started and not stopped, else 0 */
     uint32_t alloc_gen;  /* owned by whoever holds the free slot */
-    uint32_t bounded;    /* atomic: CELL_BOUNDED (ext->capacity != 0) */
+    uint32_t bounded;    /* atomic: CELL_BOUNDED (ext->capacity != 0), CELL_BACKLOG */
     uint32_t parent_slot, parent_gen; /* 0 for top-level; atomic (read by shutdown) */
     /* Line 2, the consumer's line: owned by the worker running the actor
      * (sysq is pushed to by senders of system messages, which are rare). */
@@ -324,7 +324,13 @@ struct cell {
     uint8_t quiet;
 };
 
+/* cell.bounded's bits. CELL_BACKLOG: a run of the actor ended with its
+ * budget spent (a backlog, most likely), and no block has been caught up
+ * with since; set and cleared by its consumer (mailbox.h,
+ * cell_backlog_set). Senders on other workers then put small messages
+ * into blocks (mailbox.h, "Blocks"). */
 #define CELL_BOUNDED 1u
+#define CELL_BACKLOG 2u
 
 static_assert(offsetof(struct cell, head) == CACHE_LINE && sizeof(struct cell) == 2 * CACHE_LINE,
               "a cell is a producers' line and a consumer's line");
@@ -337,6 +343,7 @@ static_assert(offsetof(struct cell, head) == CACHE_LINE && sizeof(struct cell) =
 /* ---- workers ------------------------------------------------------------- */
 
 #define SLOT_CACHE 64u /* free cells a worker keeps for its own spawns */
+#define STREAM_SLOTS 256u /* a worker's table of cells it streams to (actor.c, casty_tell) */
 #define WAKE_BATCH 64u /* actors displaced from the LIFO slot a worker publishes at once (sched.c) */
 #define RING_SIZE 256u
 #define RING_MASK (RING_SIZE - 1)
@@ -399,6 +406,11 @@ struct worker {
     /* mailbox blocks (pool.c): owner only, then the stack others release to */
     unsigned char *blk_base, *blk_next, *blk_end;
     struct msg_block *blk_free;
+    /* The cells this worker last found with a message at the tail, by the
+     * low bits of their slot (actor.c, casty_tell): a second such send to
+     * the same cell, with none to another cell of those bits in between,
+     * starts a block. Owner only; a hint (a stale entry costs a block). */
+    struct cell *streams[STREAM_SLOTS];
     alignas(CACHE_LINE) struct msg_block *blk_remote;
 };
 

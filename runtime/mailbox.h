@@ -26,8 +26,9 @@
  * Blocks. An element of the user queue is a node or a block (struct
  * msg_block: a node of kind MSG_BLOCK followed by BLK_SLOTS slots laid out
  * as tiny nodes). A worker sending a small value to an actor whose tail is
- * a message (not idle, not the stub; with more than one worker) puts it
- * into the next slot of its own block at the tail,
+ * a message (not idle, not the stub), in a system of more than one worker,
+ * when the actor has a backlog (CELL_BACKLOG) or the sender streams to it
+ * (casty_tell), puts it into the next slot of its own block at the tail,
  * publishing it with a CAS on the block's `state`, or pushes a new block
  * like a node (casty_tell, tell_block). The consumer reads a block's
  * published slots in address order, so it can prefetch ahead of them where
@@ -60,6 +61,21 @@
 #include "internal.h"
 
 #define IDLE_BIT ((uintptr_t)1)
+
+/* The backlog hint's changes (cell.bounded's CELL_BACKLOG), by the
+ * consumer, rarely: each only when the bit changes. Atomic, because a
+ * spawn that reuses the cell stores the whole word (CELL_BOUNDED) while an
+ * earlier incarnation's consumer may still hold the schedule; a plain
+ * read-modify-write could then lose the new bound. */
+static inline void cell_backlog_set(struct cell *c)
+{
+    ck_pr_or_32(&c->bounded, CELL_BACKLOG);
+}
+
+static inline void cell_backlog_clear(struct cell *c)
+{
+    ck_pr_and_32(&c->bounded, ~CELL_BACKLOG);
+}
 
 static inline struct casty_msg *stub_of(struct cell *c)
 {
@@ -232,8 +248,13 @@ static struct casty_msg *mbox_pop_block(struct cell *c, struct worker *w, struct
             /* Caught up: the block, closed with every slot consumed, is
              * from now on a consumed node like any other (the head, its
              * `next` the link to what comes after), so mbox_try_idle has
-             * no block to look for after a pop that found nothing. */
+             * no block to look for after a pop that found nothing. And
+             * the backlog is gone: the hint is cleared here rather than
+             * at every idle (a stale hint costs one block, whose end
+             * clears it). */
             c->head = blk_node(b);
+            if (load_relaxed(&c->bounded) & CELL_BACKLOG)
+                cell_backlog_clear(c);
             return NULL;
         }
         mbox_release(c, w, blk_node(b));

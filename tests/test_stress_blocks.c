@@ -374,3 +374,70 @@ Test(stress_blocks, one_worker_takes_no_blocks, .timeout = 120)
     cr_assert_eq(rs.got, total);
     cr_assert_eq(rs.slots, 0, "%lu messages came in a block", (unsigned long)rs.slots);
 }
+
+/* A receiver that keeps up, with a budget it never spends (so it never
+ * gets the backlog hint): a sender that finds its tail a message twice in
+ * a row streams to it (its worker's table, actor.c), and its messages go
+ * into blocks all the same. */
+Test(stress_blocks, streamed_receiver_without_backlog_gets_slots, .timeout = 120)
+{
+    run_recorded(100000, 0, 256, (uint32_t)(200000 / stress_scale()));
+}
+
+/* One sender sending two messages to each of many more receivers than a
+ * worker's table of streams holds (and none runs long enough to get the
+ * backlog hint): every message is a node, not a block of 1 KiB per
+ * receiver; all arrive, in order. */
+#define WIDE_FAN (4 * STREAM_SLOTS)
+
+typedef struct wide_sender {
+    const casty_ref_t *to;
+} wide_sender_t;
+
+static casty_behavior_t *wide_send(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    wide_sender_t *s = state;
+    if (!casty_msg_is(msg, blk_fan_go))
+        return casty_unhandled();
+    for (uint32_t round = 1; round <= 2; round++)
+        for (uint32_t i = 0; i < WIDE_FAN; i++) {
+            blk_seq m = {round};
+            cr_assert_eq(casty_tell(s->to[i], &blk_seq_type, &m), 0);
+        }
+    return casty_same();
+}
+
+Test(stress_blocks, wide_fan_out_takes_no_blocks, .timeout = 120)
+{
+    casty_system_t *sys = blocks_system(64);
+    static uint32_t last[WIDE_FAN];
+    static uint64_t slots[WIDE_FAN];
+    static bool bad[WIDE_FAN];
+    memset(last, 0, sizeof last);
+    memset(slots, 0, sizeof slots);
+    memset(bad, 0, sizeof bad);
+    latch_t done = LATCH_INIT;
+    static casty_ref_t to[WIDE_FAN];
+    for (uint32_t i = 0; i < WIDE_FAN; i++) {
+        fan_receiver_t r = {i, last, slots, bad, &done};
+        cr_assert_eq(casty_spawn(sys, casty_receive(fan_recv, &r, sizeof r), NULL, NULL, &to[i]),
+                     0);
+    }
+    wide_sender_t ws = {to};
+    casty_ref_t sender;
+    cr_assert_eq(casty_spawn(sys, casty_receive(wide_send, &ws, sizeof ws), NULL, NULL, &sender),
+                 0);
+    cr_assert_eq(CASTY_TELL(sender, blk_fan_go, 0), 0);
+    uint64_t total = 2 * (uint64_t)WIDE_FAN;
+    cr_assert_eq(latch_wait(&done, total, 60000), total, "got %lu of %lu",
+                 (unsigned long)latch_get(&done), (unsigned long)total);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    uint64_t in_slots = 0;
+    for (uint32_t i = 0; i < WIDE_FAN; i++) {
+        cr_assert_not(bad[i], "receiver %u: out of order", i);
+        cr_assert_eq(last[i], 2, "receiver %u: last %u of 2", i, last[i]);
+        in_slots += slots[i];
+    }
+    cr_assert_eq(in_slots, 0, "%lu messages came in a block", (unsigned long)in_slots);
+}
