@@ -485,10 +485,11 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
          * message. A receiver that keeps up has no backlog, and one that
          * gets a message or two from a fan-out to more cells than the
          * table holds would take a block of 1 KiB for each
-         * (docs/performance.md, "Blocks for any tail that is a message").
-         * With one worker there is no consumer on another core to read
-         * ahead for, and a node costs less. (Tested only on this branch:
-         * larger values, which take no block, pay nothing for it.) */
+         * (docs/performance.md, "Blocks for receivers that keep up: a
+         * table of streams"). With one worker there is no consumer on
+         * another core to read ahead for, and a node costs less. (Tested
+         * only on this branch: larger values, which take no block, pay
+         * nothing for it.) */
         if (sys->nworkers > 1) {
             struct casty_msg *t = load_relaxed(&c->tail);
             if (!((uintptr_t)t & IDLE_BIT) && t != stub_of(c)) {

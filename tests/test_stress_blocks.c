@@ -1,13 +1,16 @@
 /* Stress: mailbox blocks (runtime/mailbox.h, "Blocks"): small messages sent
- * by workers to an actor whose tail is a message go into slots of blocks that their
- * sender appends to, and the receiver closes a block before it moves past
- * it or goes idle. Checks, through real actors on two workers: nothing
- * lost, per-sender FIFO, no dead letters, and that blocks were used (some
- * messages reached the receiver in a slot), with the receiver both lagging (a backlog, slots
- * appended while it reads) and catching up (closing blocks and going idle
- * while senders append); a receiver that stops partway, whose pending
- * slots each become one dead letter; and a shutdown while slots are still
- * to be read; and a system of one worker, which takes no blocks. */
+ * by workers to a busy actor that has a backlog, or that the sending
+ * worker streams to, go into slots of blocks that their sender appends to,
+ * and the receiver closes a block before it moves past it or goes idle.
+ * Checks, through real actors on two workers: nothing lost, per-sender
+ * FIFO, no dead letters, and that blocks were used (some messages reached
+ * the receiver in a slot), with the receiver lagging (a backlog, slots
+ * appended while it reads), catching up (closing blocks and going idle
+ * while senders append) and keeping up without a backlog (streamed); a
+ * receiver that stops partway, whose pending slots each become one dead
+ * letter; a shutdown while slots are still to be read; and where no block
+ * is taken: a system of one worker, a fan-out of two messages to many
+ * receivers. */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
 #include <string.h>
