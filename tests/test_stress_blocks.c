@@ -284,6 +284,50 @@ static casty_behavior_t *fan_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void
     return casty_same();
 }
 
+/* A fan-out's receivers and what each saw (read by the test once the
+ * shutdown has joined the workers). */
+typedef struct fan {
+    uint32_t n;
+    casty_ref_t *to;
+    uint32_t *last;
+    uint64_t *slots;
+    bool *bad;
+    latch_t done;
+} fan_t;
+
+/* Spawns n receivers into f (whose latch the caller initialised). */
+static void fan_spawn(casty_system_t *sys, fan_t *f, uint32_t n)
+{
+    f->n = n;
+    f->to = calloc(n, sizeof *f->to);
+    f->last = calloc(n, sizeof *f->last);
+    f->slots = calloc(n, sizeof *f->slots);
+    f->bad = calloc(n, sizeof *f->bad);
+    cr_assert(f->to && f->last && f->slots && f->bad);
+    for (uint32_t i = 0; i < n; i++) {
+        fan_receiver_t r = {i, f->last, f->slots, f->bad, &f->done};
+        cr_assert_eq(casty_spawn(sys, casty_receive(fan_recv, &r, sizeof r), NULL, NULL, &f->to[i]),
+                     0);
+    }
+}
+
+/* After the shutdown: every receiver got messages 1..rounds, in order.
+ * Returns how many came in a slot; frees the records. */
+static uint64_t fan_check(fan_t *f, uint32_t rounds)
+{
+    uint64_t in_slots = 0;
+    for (uint32_t i = 0; i < f->n; i++) {
+        cr_assert_not(f->bad[i], "receiver %u: out of order", i);
+        cr_assert_eq(f->last[i], rounds, "receiver %u: last %u of %u", i, f->last[i], rounds);
+        in_slots += f->slots[i];
+    }
+    free(f->to);
+    free(f->last);
+    free(f->slots);
+    free(f->bad);
+    return in_slots;
+}
+
 typedef struct fan_sender {
     const casty_ref_t *to;
     uint32_t n, sent; /* rounds to send, rounds sent */
@@ -314,39 +358,21 @@ static casty_behavior_t *fan_send(casty_ctx_t *ctx, const casty_msg_t *msg, void
 Test(stress_blocks, one_sender_many_receivers_in_order, .timeout = 120)
 {
     casty_system_t *sys = blocks_system(4);
-
     uint32_t n = (uint32_t)(20000 / stress_scale());
-    static uint32_t last[FAN];
-    static uint64_t slots[FAN];
-    static bool bad[FAN];
-    memset(last, 0, sizeof last);
-    memset(slots, 0, sizeof slots);
-    memset(bad, 0, sizeof bad);
-    latch_t done = LATCH_INIT;
-    casty_ref_t to[FAN];
-    for (uint32_t i = 0; i < FAN; i++) {
-        fan_receiver_t r = {i, last, slots, bad, &done};
-        cr_assert_eq(casty_spawn(sys, casty_receive(fan_recv, &r, sizeof r), NULL, NULL, &to[i]),
-                     0);
-    }
-    fan_sender_t fs = {to, n, 0};
+    fan_t fan = {.done = LATCH_INIT};
+    fan_spawn(sys, &fan, FAN);
+    fan_sender_t fs = {fan.to, n, 0};
     casty_ref_t sender;
     cr_assert_eq(casty_spawn(sys, casty_receive(fan_send, &fs, sizeof fs), NULL, NULL, &sender), 0);
     cr_assert_eq(CASTY_TELL(sender, blk_fan_go, 0), 0);
     uint64_t total = (uint64_t)FAN * n;
-    cr_assert_eq(latch_wait(&done, total, 60000), total, "got %lu of %lu",
-                 (unsigned long)latch_get(&done), (unsigned long)total);
+    cr_assert_eq(latch_wait(&fan.done, total, 60000), total, "got %lu of %lu",
+                 (unsigned long)latch_get(&fan.done), (unsigned long)total);
     casty_system_stats_t st;
     casty_system_stats(sys, &st);
     cr_assert_eq(casty_system_shutdown(sys), 0);
     cr_assert_eq(st.dead_letters, 0);
-    uint64_t in_slots = 0;
-    for (uint32_t i = 0; i < FAN; i++) {
-        cr_assert_not(bad[i], "receiver %u: out of order", i);
-        cr_assert_eq(last[i], n, "receiver %u: last %u of %u", i, last[i], n);
-        in_slots += slots[i];
-    }
-    cr_assert(in_slots > 0, "no message came in a block");
+    cr_assert(fan_check(&fan, n) > 0, "no message came in a block");
 }
 
 /* With one worker there is no consumer on another core to read ahead for,
@@ -414,33 +440,17 @@ static casty_behavior_t *wide_send(casty_ctx_t *ctx, const casty_msg_t *msg, voi
 Test(stress_blocks, wide_fan_out_takes_no_blocks, .timeout = 120)
 {
     casty_system_t *sys = blocks_system(64);
-    static uint32_t last[WIDE_FAN];
-    static uint64_t slots[WIDE_FAN];
-    static bool bad[WIDE_FAN];
-    memset(last, 0, sizeof last);
-    memset(slots, 0, sizeof slots);
-    memset(bad, 0, sizeof bad);
-    latch_t done = LATCH_INIT;
-    static casty_ref_t to[WIDE_FAN];
-    for (uint32_t i = 0; i < WIDE_FAN; i++) {
-        fan_receiver_t r = {i, last, slots, bad, &done};
-        cr_assert_eq(casty_spawn(sys, casty_receive(fan_recv, &r, sizeof r), NULL, NULL, &to[i]),
-                     0);
-    }
-    wide_sender_t ws = {to};
+    fan_t fan = {.done = LATCH_INIT};
+    fan_spawn(sys, &fan, WIDE_FAN);
+    wide_sender_t ws = {fan.to};
     casty_ref_t sender;
     cr_assert_eq(casty_spawn(sys, casty_receive(wide_send, &ws, sizeof ws), NULL, NULL, &sender),
                  0);
     cr_assert_eq(CASTY_TELL(sender, blk_fan_go, 0), 0);
     uint64_t total = 2 * (uint64_t)WIDE_FAN;
-    cr_assert_eq(latch_wait(&done, total, 60000), total, "got %lu of %lu",
-                 (unsigned long)latch_get(&done), (unsigned long)total);
+    cr_assert_eq(latch_wait(&fan.done, total, 60000), total, "got %lu of %lu",
+                 (unsigned long)latch_get(&fan.done), (unsigned long)total);
     cr_assert_eq(casty_system_shutdown(sys), 0);
-    uint64_t in_slots = 0;
-    for (uint32_t i = 0; i < WIDE_FAN; i++) {
-        cr_assert_not(bad[i], "receiver %u: out of order", i);
-        cr_assert_eq(last[i], 2, "receiver %u: last %u of 2", i, last[i]);
-        in_slots += slots[i];
-    }
+    uint64_t in_slots = fan_check(&fan, 2);
     cr_assert_eq(in_slots, 0, "%lu messages came in a block", (unsigned long)in_slots);
 }
