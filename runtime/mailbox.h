@@ -202,6 +202,16 @@ static __attribute__((noinline)) struct casty_msg *blk_take_slow(struct msg_bloc
     }
 }
 
+/* Hands out slot i of block b, the next one (published, i < b->seen), and
+ * prefetches a few slots ahead. */
+static inline struct casty_msg *blk_hand_out(struct msg_block *b, uint32_t i)
+{
+    b->consumed = i + 1;
+    if (i + 6 < BLK_SLOTS)
+        __builtin_prefetch(blk_slot(b, i + 6));
+    return blk_slot(b, i);
+}
+
 /* The next published slot of block b, or NULL when it has none left; with
  * `close` (the consumer is about to move past it), the block is then also
  * closed, so that a sender that has not published by then pushes instead. */
@@ -209,12 +219,10 @@ static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
 {
     uint32_t i = b->consumed;
     if (i < b->seen) {
-        b->consumed = i + 1;
-        if (i + 6 < BLK_SLOTS)
-            __builtin_prefetch(blk_slot(b, i + 6));
         if ((i & 7) == 0) {
             /* The element after this block, once linked: its first line
-             * and, if it is a block, its consumer's line. */
+             * and, if it is a block, its first slots' lines and its
+             * consumer's line. */
             struct casty_msg *nx = link_target(load_relaxed(&blk_node(b)->next));
             if (nx != NULL) {
                 __builtin_prefetch(nx);
@@ -224,7 +232,7 @@ static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
                 __builtin_prefetch((const char *)nx + 192);
             }
         }
-        return blk_slot(b, i);
+        return blk_hand_out(b, i);
     }
     return blk_take_slow(b, close);
 }
@@ -304,12 +312,8 @@ static inline struct casty_msg *mbox_pop(struct cell *c, struct worker *w)
              * look for the element after the block (blk_take). */
             struct msg_block *b = blk_of_cursor(head);
             uint32_t i = b->consumed;
-            if (i < b->seen && (i & 7) != 0) {
-                b->consumed = i + 1;
-                if (i + 6 < BLK_SLOTS)
-                    __builtin_prefetch(blk_slot(b, i + 6));
-                return blk_slot(b, i);
-            }
+            if (i < b->seen && (i & 7) != 0)
+                return blk_hand_out(b, i);
         }
         return mbox_pop_marked(c, w, head, next);
     }
