@@ -66,6 +66,7 @@
 
 #include "atomics.h"
 #include "internal.h"
+#include "reactor.h"
 
 static_assert(sizeof(struct msg_block) == BLK_BYTES, "a block is BLK_BYTES");
 static_assert(offsetof(struct msg_block, cursor) >= BLK_BYTES - CACHE_LINE,
@@ -728,6 +729,23 @@ void casty__msg_release_outside(struct casty_system *sys, struct casty_msg *m)
 
 /* Sets up w's pool (w->index and w->sys already set; worker 0 first, whose
  * pool also creates the system's set of external caches). */
+/* slab.h's prefault, for a worker's own arenas: the reactor has the chunk
+ * populated (CASTY_IO_MADVISE, MADV_POPULATE_WRITE), by the kernel's
+ * io_uring workers on whatever core has time; nobody waits for it. */
+static void arena_prefault(void *ctx, void *addr, size_t bytes)
+{
+    struct casty_system *sys = ctx;
+    if (sys->reactor == NULL || bytes > UINT32_MAX)
+        return;
+    struct casty__io_req q = {.op = CASTY_IO_MADVISE,
+                              .fd = -1,
+                              .buf = addr,
+                              .len = (uint32_t)bytes,
+                              .offset = MADV_POPULATE_WRITE,
+                              .reply_to = CASTY_REF_NONE};
+    (void)casty__reactor_submit(sys->reactor, &q);
+}
+
 int casty__pool_init(struct worker *w, uint32_t nworkers)
 {
     struct pool *p = &w->pool;
@@ -744,6 +762,8 @@ int casty__pool_init(struct worker *w, uint32_t nworkers)
     p->own_tiny->shift = TINY_SHIFT;
     p->own_tiny->word = slab_words(TINY_SHIFT);
     p->own_tiny->owner = (uint16_t)(w->index | POOL_OWNER_TINY);
+    p->arena.prefault = p->own->arena.prefault = p->own_tiny->arena.prefault = arena_prefault;
+    p->arena.prefault_ctx = p->own->arena.prefault_ctx = p->own_tiny->arena.prefault_ctx = w->sys;
     void *region = mmap(NULL, BLK_REGION, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (region != MAP_FAILED) {

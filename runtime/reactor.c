@@ -164,6 +164,8 @@ static bool valid_request(const struct casty__io_req *q)
         return q->fd >= 0 && (q->buf != NULL || q->len == 0);
     case CASTY_IO_CONNECT:
         return q->fd >= 0 && q->buf != NULL && q->len > 0;
+    case CASTY_IO_MADVISE:
+        return q->buf != NULL && q->len > 0;
     default:
         return false;
     }
@@ -300,6 +302,9 @@ static void prep_request(struct io_uring_sqe *sqe, struct op *op)
     case CASTY_IO_TIMEOUT:
         op->ts = ns_to_ts(q->timeout_ns);
         io_uring_prep_timeout(sqe, &op->ts, 0, 0);
+        break;
+    case CASTY_IO_MADVISE:
+        io_uring_prep_madvise(sqe, q->buf, (off_t)q->len, (int)q->offset);
         break;
     }
     io_uring_sqe_set_data(sqe, op);
@@ -441,6 +446,8 @@ void casty__reactor_buf_return(struct casty_reactor *r, uint16_t buf_id)
 static void deliver(struct casty_reactor *r, struct op *op, int32_t res, bool more, bool lent,
                     uint16_t bid)
 {
+    if (casty_ref_is_none(op->req.reply_to) && !lent)
+        return; /* nobody asked to hear (CASTY_IO_MADVISE from a slab arena) */
     casty__io_done_t done;
     memset(&done, 0, sizeof done);
     done.tag = op->req.tag;

@@ -49,6 +49,12 @@ enum casty__io_op {
      * arrival, and measured ~28% fewer msgs/s in bench/remote). buf and len
      * are not used. */
     CASTY_IO_RECV_PROVIDED,
+    /* madvise(buf, len, advice = offset), done by the kernel's io_uring
+     * workers, off the submitting thread: the slab arenas prefault a chunk
+     * ahead of need with MADV_POPULATE_WRITE (slab.h). res 0 or -errno
+     * (-EINVAL from a kernel without the op or the advice). reply_to may be
+     * CASTY_REF_NONE: no completion message then. */
+    CASTY_IO_MADVISE,
 };
 
 #define CASTY__RECV_BUFS 64u

@@ -3,13 +3,15 @@
  * completion reaches the right actor exactly once; real file I/O (write,
  * fdatasync, read back, close) goes through requests; a TIMEOUT request
  * is not early; destroy cancels what is in flight and delivers nothing
- * afterwards. Built against Criterion and, under `make tsan`, against the
+ * afterwards; a MADVISE request populates a mapping (the slab arenas'
+ * prefault), also with no one to tell. Built against Criterion and, under `make tsan`, against the
  * shim in tests/tsan_shim (so only its subset of macros is used here). */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -239,6 +241,63 @@ Test(stress_reactor, file_write_fdatasync_read_back_close)
     cr_assert_eq(casty_system_shutdown(sys), 0);
     free(out);
     free(in);
+}
+
+/* Pages of [p, p + bytes) resident now (mincore). */
+static size_t resident_pages(void *p, size_t bytes)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = bytes / page, resident = 0;
+    unsigned char *vec = malloc(n);
+    cr_assert_not_null(vec);
+    cr_assert_eq(mincore(p, bytes, vec), 0);
+    for (size_t i = 0; i < n; i++)
+        resident += vec[i] & 1;
+    free(vec);
+    return resident;
+}
+
+/* CASTY_IO_MADVISE with MADV_POPULATE_WRITE makes every page of a fresh
+ * mapping resident before its completion; with CASTY_REF_NONE as reply_to
+ * (how the slab arenas submit it) it still does, and no message goes
+ * anywhere (no dead letter). */
+Test(stress_reactor, madvise_populates_with_or_without_reply)
+{
+    casty_system_t *sys = new_system();
+    casty_ref_t w;
+    cr_assert_eq(casty_spawn(sys, casty_receive(waiter, NULL, 0), NULL, NULL, &w), 0);
+    struct casty_reactor *r = NULL;
+    cr_assert_eq(casty__reactor_create(&r), 0);
+    enum { BYTES = 1 << 20 };
+    size_t pages = BYTES / (size_t)sysconf(_SC_PAGESIZE);
+    void *a = mmap(NULL, BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *b = mmap(NULL, BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert(a != MAP_FAILED && b != MAP_FAILED);
+    cr_assert_eq(resident_pages(a, BYTES), 0);
+    cr_assert_eq(roundtrip(r, w, (struct casty__io_req){.op = CASTY_IO_MADVISE, .fd = -1,
+                                                        .buf = a, .len = BYTES,
+                                                        .offset = MADV_POPULATE_WRITE, .tag = 1}),
+                 0);
+    cr_assert_eq(resident_pages(a, BYTES), pages);
+
+    cr_assert_eq(resident_pages(b, BYTES), 0);
+    struct casty__io_req silent = {.op = CASTY_IO_MADVISE, .fd = -1, .buf = b, .len = BYTES,
+                                   .offset = MADV_POPULATE_WRITE, .reply_to = CASTY_REF_NONE};
+    cr_assert_eq(casty__reactor_submit(r, &silent), 0);
+    uint64_t deadline = now_ns() + 10ull * 1000000000ull;
+    while (resident_pages(b, BYTES) < pages && now_ns() < deadline)
+        sched_yield();
+    cr_assert_eq(resident_pages(b, BYTES), pages);
+    /* A request the reactor must refuse: no address. */
+    struct casty__io_req bad = {.op = CASTY_IO_MADVISE, .fd = -1, .len = BYTES};
+    cr_assert_eq(casty__reactor_submit(r, &bad), CASTY_EINVAL);
+
+    casty__reactor_destroy(r);
+    casty_system_stats_t st;
+    casty_system_stats(sys, &st);
+    cr_assert_eq(st.dead_letters, 0);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    munmap(a, BYTES);
+    munmap(b, BYTES);
 }
 
 Test(stress_reactor, socket_send_recv_and_timeout_not_early)
