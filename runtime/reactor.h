@@ -6,8 +6,10 @@
  * eventfd wake-up; each completion goes back to an actor as an ordinary
  * message (casty__io_done_t) sent with casty_tell to the request's reply_to.
  * The interface is generic (read, write, fsync, fdatasync, accept, recv,
- * send, connect, close, timeout) because the file journal (persist/) and the
- * network (net/) submit to it as well as the timers (timers.c).
+ * send, connect, close, timeout, madvise) because the file journal
+ * (persist/) and the network (net/) submit to it as well as the timers
+ * (timers.c) and the message pools' slab arenas (pool.c: a growing arena's
+ * next chunk prefaulted, with no reply).
  *
  * The reactor depends on nothing but the public API (casty_tell), so it can
  * be created and tested on its own. */
