@@ -177,14 +177,22 @@ static int32_t roundtrip(struct casty_reactor *r, casty_ref_t to, struct casty__
     return d.res;
 }
 
+/* A system with a waiter actor, and a reactor of the test's own. */
+static void start_waiter(casty_system_t **sys, casty_ref_t *w, struct casty_reactor **r)
+{
+    *sys = new_system();
+    cr_assert_eq(casty_spawn(*sys, casty_receive(waiter, NULL, 0), NULL, NULL, w), 0);
+    *r = NULL;
+    cr_assert_eq(casty__reactor_create(r), 0);
+}
+
 Test(stress_reactor, file_write_fdatasync_read_back_close)
 {
     uint64_t seed = stress_seed("stress_reactor/file_io");
-    casty_system_t *sys = new_system();
+    casty_system_t *sys;
     casty_ref_t w;
-    cr_assert_eq(casty_spawn(sys, casty_receive(waiter, NULL, 0), NULL, NULL, &w), 0);
-    struct casty_reactor *r = NULL;
-    cr_assert_eq(casty__reactor_create(&r), 0);
+    struct casty_reactor *r;
+    start_waiter(&sys, &w, &r);
 
     const char *dir = getenv("TMPDIR");
     char path[512];
@@ -262,11 +270,10 @@ static size_t resident_pages(void *p, size_t bytes)
  * anywhere (no dead letter). */
 Test(stress_reactor, madvise_populates_with_or_without_reply)
 {
-    casty_system_t *sys = new_system();
+    casty_system_t *sys;
     casty_ref_t w;
-    cr_assert_eq(casty_spawn(sys, casty_receive(waiter, NULL, 0), NULL, NULL, &w), 0);
-    struct casty_reactor *r = NULL;
-    cr_assert_eq(casty__reactor_create(&r), 0);
+    struct casty_reactor *r;
+    start_waiter(&sys, &w, &r);
     enum { BYTES = 1 << 20 };
     size_t pages = BYTES / (size_t)sysconf(_SC_PAGESIZE);
     void *a = mmap(NULL, BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -302,11 +309,10 @@ Test(stress_reactor, madvise_populates_with_or_without_reply)
 
 Test(stress_reactor, socket_send_recv_and_timeout_not_early)
 {
-    casty_system_t *sys = new_system();
+    casty_system_t *sys;
     casty_ref_t w;
-    cr_assert_eq(casty_spawn(sys, casty_receive(waiter, NULL, 0), NULL, NULL, &w), 0);
-    struct casty_reactor *r = NULL;
-    cr_assert_eq(casty__reactor_create(&r), 0);
+    struct casty_reactor *r;
+    start_waiter(&sys, &w, &r);
 
     int sv[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -334,11 +340,10 @@ Test(stress_reactor, socket_send_recv_and_timeout_not_early)
 
 Test(stress_reactor, destroy_cancels_in_flight_and_delivers_nothing_after)
 {
-    casty_system_t *sys = new_system();
+    casty_system_t *sys;
     casty_ref_t w;
-    cr_assert_eq(casty_spawn(sys, casty_receive(waiter, NULL, 0), NULL, NULL, &w), 0);
-    struct casty_reactor *r = NULL;
-    cr_assert_eq(casty__reactor_create(&r), 0);
+    struct casty_reactor *r;
+    start_waiter(&sys, &w, &r);
     int sv[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     char buf[16];
@@ -373,11 +378,10 @@ Test(stress_reactor, destroy_cancels_in_flight_and_delivers_nothing_after)
  * nothing. */
 Test(stress_reactor, destroy_with_hundreds_in_flight)
 {
-    casty_system_t *sys = new_system();
+    casty_system_t *sys;
     casty_ref_t w;
-    cr_assert_eq(casty_spawn(sys, casty_receive(waiter, NULL, 0), NULL, NULL, &w), 0);
-    struct casty_reactor *r = NULL;
-    cr_assert_eq(casty__reactor_create(&r), 0);
+    struct casty_reactor *r;
+    start_waiter(&sys, &w, &r);
     uint64_t base = latch_get(&done_count);
     struct casty__io_req slow = {.op = CASTY_IO_TIMEOUT, .timeout_ns = 60000000000ull,
                                  .reply_to = w};
