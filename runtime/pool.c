@@ -727,8 +727,6 @@ void casty__msg_release_outside(struct casty_system *sys, struct casty_msg *m)
     } while (!ck_pr_cas_ptr_value(&dst->remote, top, m, &top));
 }
 
-/* Sets up w's pool (w->index and w->sys already set; worker 0 first, whose
- * pool also creates the system's set of external caches). */
 /* slab.h's prefault, for a worker's own arenas: the reactor has the chunk
  * populated (CASTY_IO_MADVISE, MADV_POPULATE_WRITE), by the kernel's
  * io_uring workers on whatever core has time; nobody waits for it. */
@@ -746,6 +744,8 @@ static void arena_prefault(void *ctx, void *addr, size_t bytes)
     (void)casty__reactor_submit(sys->reactor, &q);
 }
 
+/* Sets up w's pool (w->index and w->sys already set; worker 0 first, whose
+ * pool also creates the system's set of external caches). */
 int casty__pool_init(struct worker *w, uint32_t nworkers)
 {
     struct pool *p = &w->pool;
