@@ -446,8 +446,6 @@ void casty__reactor_buf_return(struct casty_reactor *r, uint16_t buf_id)
 static void deliver(struct casty_reactor *r, struct op *op, int32_t res, bool more, bool lent,
                     uint16_t bid)
 {
-    if (casty_ref_is_none(op->req.reply_to) && !lent)
-        return; /* nobody asked to hear (CASTY_IO_MADVISE from a slab arena) */
     casty__io_done_t done;
     memset(&done, 0, sizeof done);
     done.tag = op->req.tag;

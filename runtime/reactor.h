@@ -55,7 +55,8 @@ enum casty__io_op {
      * workers, off the submitting thread: the slab arenas prefault a chunk
      * ahead of need with MADV_POPULATE_WRITE (slab.h). res 0 or -errno
      * (-EINVAL from a kernel without the op or the advice). reply_to may be
-     * CASTY_REF_NONE: no completion message then. */
+     * CASTY_REF_NONE: the completion's tell then fails quietly (no dead
+     * letter), as for any reply_to that cannot take it. */
     CASTY_IO_MADVISE,
 };
 

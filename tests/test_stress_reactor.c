@@ -266,8 +266,8 @@ static size_t resident_pages(void *p, size_t bytes)
 
 /* CASTY_IO_MADVISE with MADV_POPULATE_WRITE makes every page of a fresh
  * mapping resident before its completion; with CASTY_REF_NONE as reply_to
- * (how the slab arenas submit it) it still does, and no message goes
- * anywhere (no dead letter). */
+ * (how the slab arenas submit it) it still does, and its completion, told
+ * to nobody, counts no dead letter. */
 Test(stress_reactor, madvise_populates_with_or_without_reply)
 {
     casty_system_t *sys;
