@@ -487,10 +487,12 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
          * table holds would take a block of 1 KiB for each
          * (docs/performance.md, "Blocks for receivers that keep up: a
          * table of streams"). With one worker there is no consumer on
-         * another core to read ahead for, and a node costs less. (Tested
+         * another core to read ahead for, and a node costs less. A value
+         * with a drop function takes a node: its drop runs when its node
+         * is released, and a block releases no slot by itself. (Tested
          * only on this branch: larger values, which take no block, pay
          * nothing for it.) */
-        if (sys->nworkers > 1) {
+        if (sys->nworkers > 1 && type->drop == NULL) {
             struct casty_msg *t = load_relaxed(&c->tail);
             if (!((uintptr_t)t & IDLE_BIT) && t != stub_of(c)) {
                 struct cell **seen = &w->streams[(uint32_t)to.actor & (STREAM_SLOTS - 1)];
