@@ -371,31 +371,38 @@ __attribute__((noinline)) static int tell_refilled(casty_ref_t to, const casty_t
     return push_from_worker(w, c, m, m);
 }
 
-/* A slot (or a block's first) filled with a tiny value, as a tiny node
- * would be. */
-static void blk_fill(struct casty_msg *s, const casty_type_t *type, const void *value, size_t size,
-                     uint32_t gen)
+/* A slot filled with a tiny value: its type, and its bytes as a tiny
+ * node's `data` holds them (the rest zero). */
+static inline __attribute__((always_inline)) void blk_fill(struct blk_slot *s,
+                                                           const casty_type_t *type,
+                                                           const void *value, size_t size)
 {
-    s->next = NULL;
-    s->type = type;
-    s->kind = MSG_USER;
-    s->flags = MSG_VALUE_INLINE;
-    s->owner = POOL_SLOT_OWNER;
-    s->gen = gen;
-    /* (Up to MSG_TINY_MAX bytes: two overlapping words of four, or bytes;
-     * copy_value's longer cases would make its callers keep a frame.) */
-    unsigned char *d = (unsigned char *)&s->data;
-    const unsigned char *v = value;
-    if (size >= 4) {
+    /* (Up to MSG_TINY_MAX bytes: one word of eight, or two overlapping
+     * words of four or of two, or a byte, each copy of a fixed size: a
+     * loop of bytes, or copy_value's longer cases, would be a call to
+     * memcpy, and make this and its callers keep a frame.) */
+    uint64_t v = 0;
+    unsigned char *d = (unsigned char *)&v;
+    const unsigned char *src = value;
+    if (size == 8) {
+        memcpy(&v, src, 8);
+    } else if (size >= 4) {
         uint32_t a, b;
-        memcpy(&a, v, 4);
-        memcpy(&b, v + size - 4, 4);
-        memcpy(d, &a, 4);
+        memcpy(&a, src, 4);
+        memcpy(&b, src + size - 4, 4);
         memcpy(d + size - 4, &b, 4);
-    } else {
-        for (size_t i = 0; i < size; i++)
-            d[i] = v[i];
+        memcpy(d, &a, 4);
+    } else if (size >= 2) {
+        uint16_t a, b;
+        memcpy(&a, src, 2);
+        memcpy(&b, src + size - 2, 2);
+        memcpy(d + size - 2, &b, 2);
+        memcpy(d, &a, 2);
+    } else if (size == 1) {
+        d[0] = src[0];
     }
+    s->type = type;
+    s->value = v;
 }
 
 /* tell_block's second half: a new block, pushed in place of a node, with
@@ -408,7 +415,8 @@ __attribute__((noinline)) static int tell_block_new(struct worker *w, struct cel
     struct msg_block *b = casty__blk_alloc(w);
     if (b == NULL) /* a node (no block to be had) */
         return tell_checked(casty__cell_ref(w->sys, c->slot, gen), type, value, NULL);
-    blk_fill(blk_slot(b, 0), type, value, type->size, gen);
+    blk_fill(&b->slots[0], type, value, type->size);
+    b->gen = gen;
     store_relaxed(&b->state, 1u);
     struct casty_msg *n = blk_node(b);
     n->type = NULL;
@@ -422,9 +430,10 @@ __attribute__((noinline)) static int tell_block_new(struct worker *w, struct cel
 
 /* casty_tell for a value of up to MSG_TINY_MAX bytes to an actor whose
  * tail is a message: into the next slot of this worker's block at the
- * tail, else a new block (mailbox.h, "Blocks"). Out of line, and called
- * last, so that casty_tell's common path still saves no registers; a
- * leaf but for its tail call, so that it saves none either. */
+ * tail (one for the same incarnation), else a new block (mailbox.h,
+ * "Blocks"). Out of line, and called last, so that casty_tell's common
+ * path still saves no registers; a leaf but for its tail call, so that it
+ * saves none either. */
 __attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c, struct casty_msg *t,
                                                 const casty_type_t *type, const void *value,
                                                 uint32_t gen)
@@ -432,14 +441,14 @@ __attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c
     if (w->blk_base != NULL && (size_t)((unsigned char *)t - w->blk_base) < BLK_REGION) {
         struct msg_block *b = (struct msg_block *)(void *)t;
         uint32_t st = load_relaxed(&b->state);
-        if (st < BLK_SLOTS) {
-            blk_fill(blk_slot(b, st), type, value, type->size, gen);
+        if (st < BLK_SLOTS && b->gen == gen) {
+            blk_fill(&b->slots[st], type, value, type->size);
             /* Full barrier: publishes the slot to blk_take's acquire. */
             if (ck_pr_cas_32(&b->state, st, st + 1)) {
-                /* The line of this block's next slots but one, for the next
-                 * send here (fresh memory the first time). */
-                if (st + 3 < BLK_SLOTS)
-                    prefetch_for_write(blk_slot(b, st + 3));
+                /* The line of this block's slots after the next line's,
+                 * for the sends to come (fresh memory the first time). */
+                if (st + 6 < BLK_SLOTS)
+                    prefetch_for_write(&b->slots[st + 6]);
                 return 0;
             }
         }

@@ -105,40 +105,49 @@ struct msg_link {
 };
 
 /* A block: a node linked into a mailbox like any other (kind MSG_BLOCK),
- * followed by BLK_SLOTS slots laid out as tiny nodes. Only the worker whose
- * region it lies in appends to it (while it is the mailbox's tail), by a
- * CAS on `state`; the consumer reads the published slots in order and
- * closes the block (BLK_CLOSED) before it moves past it or when it has
- * caught up with it (mailbox.h, "Blocks"). 1 KiB: 29 slots, ~35 bytes a message
- * when full (a tiny node is 32). */
+ * followed by BLK_SLOTS slots of 16 bytes, a message's type and its value
+ * (MSG_TINY_MAX bytes at most), four to a cache line. Every slot of a
+ * block is for the same incarnation (`gen`). Only the worker whose region
+ * it lies in appends to it (while it is the mailbox's tail), by a CAS on
+ * `state`; the consumer reads the published slots in order, handing each
+ * out as `view`, a tiny node of its own line, and closes the block
+ * (BLK_CLOSED) before it moves past it or when it has caught up with it
+ * (mailbox.h, "Blocks"). 1 KiB: 56 slots, ~18 bytes a message when full (a
+ * tiny node is 32). */
 #define BLK_BYTES 1024u
-#define BLK_SLOTS 29u
+#define BLK_SLOTS 56u
 #define BLK_CLOSED 0x80000000u
 #define BLK_REGION ((size_t)1 << 28) /* address space per worker for its blocks */
+struct blk_slot {
+    const casty_type_t *type;
+    uint64_t value; /* the value's bytes, as in a tiny node's `data` */
+};
 struct msg_block {
     unsigned char node[32];   /* struct casty_msg, kind MSG_BLOCK */
     uint32_t state;           /* atomic: published slots, | BLK_CLOSED */
-    uint32_t unused;
+    uint32_t gen;             /* every slot's incarnation, set before the push */
     struct worker *owner;
     struct msg_block *free_next;
     uint64_t pad;
-    unsigned char slots[BLK_SLOTS][32];
+    struct blk_slot slots[BLK_SLOTS];
     /* consumer only, on the last line (away from `state`, which the
      * sender CASes per slot). `cursor`: the mailbox's head while the block
      * has slots to read, a link whose value is BLK_CURSOR_MARK (mailbox.h);
-     * viewed as a struct casty_msg, so aligned as one. */
+     * viewed as a struct casty_msg, so aligned as one. `view`: the slot
+     * handed out, as a tiny node (a struct casty_msg). */
     alignas(alignof(struct casty_msg)) struct msg_link cursor;
     uint32_t consumed; /* slots handed out */
     uint32_t seen;     /* published slots last read from `state` */
-    unsigned char pad2[BLK_BYTES - 64 - BLK_SLOTS * 32 - 16];
+    alignas(alignof(struct casty_msg)) unsigned char view[32];
+    unsigned char pad2[BLK_BYTES - 64 - BLK_SLOTS * 16 - 48];
 };
 static inline struct casty_msg *blk_node(struct msg_block *b)
 {
     return (struct casty_msg *)(void *)b->node;
 }
-static inline struct casty_msg *blk_slot(struct msg_block *b, uint32_t i)
+static inline struct casty_msg *blk_view(struct msg_block *b)
 {
-    return (struct casty_msg *)(void *)b->slots[i];
+    return (struct casty_msg *)(void *)b->view;
 }
 
 struct sys_start {

@@ -24,13 +24,16 @@
  * the other and the message is never stranded.
  *
  * Blocks. An element of the user queue is a node or a block (struct
- * msg_block: a node of kind MSG_BLOCK followed by BLK_SLOTS slots laid out
- * as tiny nodes). A worker sending a small value to an actor whose tail is
+ * msg_block: a node of kind MSG_BLOCK followed by BLK_SLOTS slots of 16
+ * bytes, a type and a value, four to a line; the consumer hands each out
+ * as the block's `view`, a tiny node on its own line). A worker sending a
+ * small value (with no drop function) to an actor whose tail is
  * a message (not idle, not the stub), in a system of more than one worker,
  * when the actor has a backlog (CELL_BACKLOG) or the sender streams to it
  * (casty_tell), puts it into the next slot of its own block at the tail,
- * publishing it with a CAS on the block's `state`, or pushes a new block
- * like a node (casty_tell, tell_block). The consumer reads a block's
+ * publishing it with a CAS on the block's `state` (if the block is for
+ * the same incarnation), or pushes a new block like a node (casty_tell,
+ * tell_block). The consumer reads a block's
  * published slots in address order, so it can prefetch ahead of them where
  * a chain of nodes, each written by another core a moment before, gives it
  * one miss at a time (fjthrput's second worker: docs/performance.md,
@@ -133,7 +136,22 @@ static inline void blk_enter(struct cell *c, struct msg_block *b)
     b->cursor.next = BLK_CURSOR_MARK;
     b->consumed = 0;
     b->seen = 0;
+    struct casty_msg *v = blk_view(b);
+    v->next = NULL;
+    v->gen = b->gen; /* (written before the push that linked b) */
+    v->owner = POOL_SLOT_OWNER;
+    v->kind = MSG_USER;
     c->head = blk_cursor(b);
+}
+
+/* Slot i of block b, handed out as the block's view (a tiny node). */
+static inline struct casty_msg *blk_view_of(struct msg_block *b, uint32_t i)
+{
+    struct casty_msg *v = blk_view(b);
+    v->type = b->slots[i].type;
+    v->data = (void *)(uintptr_t)b->slots[i].value;
+    v->flags = MSG_VALUE_INLINE; /* (casty__msg_take may have set MSG_NO_DROP) */
+    return v;
 }
 
 /* Appends m, linking it as `link` (m itself, or m | LINK_BLOCK for a
@@ -192,7 +210,7 @@ static __attribute__((noinline)) struct casty_msg *blk_take_slow(struct msg_bloc
         b->seen = st & ~BLK_CLOSED;
         if (i < b->seen) {
             b->consumed = i + 1;
-            return blk_slot(b, i);
+            return blk_view_of(b, i);
         }
         if ((st & BLK_CLOSED) || !close)
             return NULL;
@@ -207,9 +225,9 @@ static __attribute__((noinline)) struct casty_msg *blk_take_slow(struct msg_bloc
 static inline struct casty_msg *blk_hand_out(struct msg_block *b, uint32_t i)
 {
     b->consumed = i + 1;
-    if (i + 6 < BLK_SLOTS)
-        __builtin_prefetch(blk_slot(b, i + 6));
-    return blk_slot(b, i);
+    if (i + 12 < BLK_SLOTS)
+        __builtin_prefetch(&b->slots[i + 12]);
+    return blk_view_of(b, i);
 }
 
 /* The next published slot of block b, or NULL when it has none left; with
