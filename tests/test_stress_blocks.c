@@ -10,8 +10,9 @@
  * receiver that stops partway, whose pending slots each become one dead
  * letter; a shutdown while slots are still to be read; and where no block
  * is taken: a system of one worker, a fan-out of two messages to many
- * receivers; and that a value with a drop function is dropped once per
- * message. */
+ * receivers; that a value with a drop function is dropped once per
+ * message; and that messages through a stale ref, among a live one's,
+ * are dead letters (a block is for one incarnation). */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -497,4 +498,71 @@ Test(stress_blocks, owned_values_are_dropped_once_each, .timeout = 120)
     cr_assert_not(rs.bad, "a sender's messages arrived out of order (or from no sender)");
     cr_assert_eq(atomic_load(&g_owned_drops), total, "%lu drops for %lu messages",
                  (unsigned long)atomic_load(&g_owned_drops), (unsigned long)total);
+}
+
+/* One sender sending in runs of four to a lagging receiver through its ref
+ * and through a stale one (the same slot, another incarnation): every slot
+ * of a block is for one incarnation, so each change takes a new block. The
+ * live ref's messages all arrive, in order, some in slots; each stale one
+ * is one dead letter. */
+typedef struct stale_sender {
+    casty_ref_t live, stale;
+    uint32_t n, sent; /* messages to send through each ref, sent through each */
+} stale_sender_t;
+
+static casty_behavior_t *stale_send(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    stale_sender_t *s = state;
+    if (!casty_msg_is(msg, blk_fan_go))
+        return casty_unhandled();
+    for (uint32_t r = 0; r < 64 && s->sent < s->n; r++) {
+        for (uint32_t i = 0; i < 4 && s->sent < s->n; i++) {
+            s->sent++;
+            blk_seq m = {s->sent}; /* sender 0's sequence */
+            cr_assert_eq(casty_tell(s->live, &blk_seq_type, &m), 0);
+        }
+        for (uint32_t i = 0; i < 4; i++) {
+            blk_seq m = {0};
+            cr_assert_eq(casty_tell(s->stale, &blk_seq_type, &m), 0);
+        }
+    }
+    if (s->sent < s->n)
+        cr_assert_eq(CASTY_TELL(casty_ctx_self(ctx), blk_fan_go, 0), 0);
+    return casty_same();
+}
+
+Test(stress_blocks, stale_refs_interleaved_become_dead_letters, .timeout = 120)
+{
+    casty_system_t *sys = blocks_system(8);
+    latch_t done = LATCH_INIT;
+    receiver_t rs = {.spin = 200, .done = &done};
+    g_record = &rs;
+    casty_ref_t recv;
+    cr_assert_eq(casty_spawn(sys, casty_receive(recording_receiver, NULL, 0), NULL, NULL, &recv),
+                 0);
+    uint32_t n = (uint32_t)(40000 / stress_scale()) & ~3u;
+    stale_sender_t ss = {recv, recv, n, 0};
+    ss.stale.actor += (uint64_t)1 << 32;
+    casty_ref_t sender;
+    cr_assert_eq(casty_spawn(sys, casty_receive(stale_send, &ss, sizeof ss), NULL, NULL, &sender),
+                 0);
+    cr_assert_eq(CASTY_TELL(sender, blk_fan_go, 0), 0);
+    cr_assert_eq(latch_wait(&done, n, 60000), n, "got %lu of %u", (unsigned long)latch_get(&done),
+                 n);
+    /* The last stale ones may still be on their way: within a deadline. */
+    uint64_t deadline = now_ns() + 60ull * 1000000000ull;
+    casty_system_stats_t st;
+    for (;;) {
+        casty_system_stats(sys, &st);
+        if (st.dead_letters >= n || now_ns() > deadline)
+            break;
+        sched_yield();
+    }
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_not(rs.bad, "the live ref's messages arrived out of order");
+    cr_assert_eq(rs.got, n);
+    cr_assert_eq(rs.last[0], n);
+    cr_assert_eq(st.dead_letters, n, "%lu dead letters for %u stale sends",
+                 (unsigned long)st.dead_letters, n);
+    cr_assert(rs.slots > 0, "no message came in a block");
 }
