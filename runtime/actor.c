@@ -429,28 +429,25 @@ __attribute__((noinline)) static int tell_block_new(struct worker *w, struct cel
 }
 
 /* casty_tell for a value of up to MSG_TINY_MAX bytes to an actor whose
- * tail is a message: into the next slot of this worker's block at the
- * tail (one for the same incarnation), else a new block (mailbox.h,
- * "Blocks"). Out of line, and called last, so that casty_tell's common
- * path still saves no registers; a leaf but for its tail call, so that it
- * saves none either. */
-__attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c, struct casty_msg *t,
-                                                const casty_type_t *type, const void *value,
-                                                uint32_t gen)
+ * tail is b, a block of this worker's: into its next slot if it has one,
+ * is for the same incarnation and is not closed, else a new block
+ * (mailbox.h, "Blocks"). Out of line, and called last, so that
+ * casty_tell's common path still saves no registers; a leaf but for its
+ * tail call, so that it saves none either. */
+__attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c,
+                                                struct msg_block *b, const casty_type_t *type,
+                                                const void *value, uint32_t gen)
 {
-    if (w->blk_base != NULL && (size_t)((unsigned char *)t - w->blk_base) < BLK_REGION) {
-        struct msg_block *b = (struct msg_block *)(void *)t;
-        uint32_t st = load_relaxed(&b->state);
-        if (st < BLK_SLOTS && b->gen == gen) {
-            blk_fill(&b->slots[st], type, value, type->size);
-            /* Full barrier: publishes the slot to blk_take's acquire. */
-            if (ck_pr_cas_32(&b->state, st, st + 1)) {
-                /* The line of this block's slots after the next line's,
-                 * for the sends to come (fresh memory the first time). */
-                if (st + 6 < BLK_SLOTS)
-                    prefetch_for_write(&b->slots[st + 6]);
-                return 0;
-            }
+    uint32_t st = load_relaxed(&b->state);
+    if (st < BLK_SLOTS && b->gen == gen) {
+        blk_fill(&b->slots[st], type, value, type->size);
+        /* Full barrier: publishes the slot to blk_take's acquire. */
+        if (ck_pr_cas_32(&b->state, st, st + 1)) {
+            /* The line of this block's slots after the next line's, for
+             * the sends to come (fresh memory the first time). */
+            if (st + 6 < BLK_SLOTS)
+                prefetch_for_write(&b->slots[st + 6]);
+            return 0;
         }
     }
     return tell_block_new(w, c, type, value, gen);
@@ -503,11 +500,19 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
          * nothing for it.) */
         if (sys->nworkers > 1 && type->drop == NULL) {
             struct casty_msg *t = load_relaxed(&c->tail);
-            if (!((uintptr_t)t & IDLE_BIT) && t != stub_of(c)) {
-                struct cell **seen = &w->streams[(uint32_t)to.actor & (STREAM_SLOTS - 1)];
-                if ((cflags & CELL_BACKLOG) || *seen == c)
-                    return tell_block(w, c, t, type, value, gen);
-                *seen = c;
+            if (!((uintptr_t)t & IDLE_BIT)) {
+                /* This worker's own block at the tail (the only kind of
+                 * element in its region) was taken by the same rule: it
+                 * goes on. */
+                if (w->blk_base != NULL &&
+                    (size_t)((unsigned char *)t - w->blk_base) < BLK_REGION)
+                    return tell_block(w, c, (struct msg_block *)(void *)t, type, value, gen);
+                if (t != stub_of(c)) {
+                    struct cell **seen = &w->streams[(uint32_t)to.actor & (STREAM_SLOTS - 1)];
+                    if ((cflags & CELL_BACKLOG) || *seen == c)
+                        return tell_block_new(w, c, type, value, gen);
+                    *seen = c;
+                }
             }
         }
         cls = 2;
