@@ -453,6 +453,34 @@ __attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c
     return tell_block_new(w, c, type, value, gen);
 }
 
+/* casty_tell's tiny case in a system of more than one worker: a block
+ * when the receiver's tail is this worker's own block (which was taken by
+ * the same rule: it goes on), or a message and the actor has a backlog or
+ * this worker streams to it; else a tiny node. Out of line, so that
+ * casty_tell's path for one worker, and for larger values, keeps none of
+ * this in its registers. */
+__attribute__((noinline)) static int tell_tiny_shared(struct worker *w, struct cell *c,
+                                                      const casty_type_t *type, const void *value,
+                                                      uint32_t gen)
+{
+    struct casty_msg *t = load_relaxed(&c->tail);
+    if (!((uintptr_t)t & IDLE_BIT)) {
+        if (w->blk_base != NULL && (size_t)((unsigned char *)t - w->blk_base) < BLK_REGION)
+            return tell_block(w, c, (struct msg_block *)(void *)t, type, value, gen);
+        if (t != stub_of(c)) {
+            struct cell **seen = &w->streams[c->slot & (STREAM_SLOTS - 1)];
+            if ((load_relaxed(&c->bounded) & CELL_BACKLOG) || *seen == c)
+                return tell_block_new(w, c, type, value, gen);
+            *seen = c;
+        }
+    }
+    struct casty_msg *m = casty__pool_pop(w, 2);
+    if (m == NULL)
+        return tell_refilled(casty__cell_ref(w->sys, c->slot, gen), type, value, w, 2);
+    node_fill(m, type, value, type->size, 2, gen);
+    return push_from_worker(w, c, m, m);
+}
+
 /* A handler's send is the hottest path there is. Its common case, a copied
  * value of up to MSG_SMALL_MAX bytes from a worker to a live slot of its
  * own system (one without a remote transport), no mailbox bound, is
@@ -498,23 +526,8 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
          * is released, and a block releases no slot by itself. (Tested
          * only on this branch: larger values, which take no block, pay
          * nothing for it.) */
-        if (sys->nworkers > 1 && type->drop == NULL) {
-            struct casty_msg *t = load_relaxed(&c->tail);
-            if (!((uintptr_t)t & IDLE_BIT)) {
-                /* This worker's own block at the tail (the only kind of
-                 * element in its region) was taken by the same rule: it
-                 * goes on. */
-                if (w->blk_base != NULL &&
-                    (size_t)((unsigned char *)t - w->blk_base) < BLK_REGION)
-                    return tell_block(w, c, (struct msg_block *)(void *)t, type, value, gen);
-                if (t != stub_of(c)) {
-                    struct cell **seen = &w->streams[(uint32_t)to.actor & (STREAM_SLOTS - 1)];
-                    if ((cflags & CELL_BACKLOG) || *seen == c)
-                        return tell_block_new(w, c, type, value, gen);
-                    *seen = c;
-                }
-            }
-        }
+        if (sys->nworkers > 1 && type->drop == NULL)
+            return tell_tiny_shared(w, c, type, value, gen);
         cls = 2;
     }
     struct casty_msg *m = casty__pool_pop(w, cls);
@@ -1475,6 +1488,35 @@ static bool waiting_for_children(const struct cell *c)
     return c->status == CELL_STOPPING || c->status == CELL_RESTARTING;
 }
 
+/* Delivers a block's slot (view, of this incarnation, to an actor that is
+ * alive), then the block's next published slots, up to the budget, while
+ * nothing else needs a look. Every slot of a block is a plain user message
+ * of the block's incarnation (never counted by a bound, never a timer's,
+ * never a Terminated, whose value does not fit a slot), so the rest need
+ * only the actor still alive, no system message waiting (the only thing
+ * that changes the incarnation) and no overflow; everything else (the
+ * eighth slots, which prefetch ahead, the end of the block) goes back to
+ * mbox_pop, and so does an overflow (run_actor's loop ends the run).
+ * Returns the budget left. Out of line, and given the budget by value:
+ * run_actor's loop keeps its registers for nodes. */
+static_assert(sizeof(casty_terminated_t) > MSG_TINY_MAX, "a Terminated never goes into a slot");
+
+static __attribute__((noinline)) uint32_t run_slots(struct worker *w, struct cell *c,
+                                                    struct casty_ctx *ctx, struct casty_msg *view,
+                                                    uint32_t budget)
+{
+    struct msg_block *b = blk_of_view(view);
+    invoke(w, c, ctx, view);
+    for (;;) {
+        uint32_t i = b->consumed;
+        if (budget == 0 || i >= b->seen || (i & 7) == 0 || c->status != CELL_ALIVE ||
+            load_relaxed(&c->sysq) != NULL || w->overflowed)
+            return budget;
+        budget--;
+        invoke(w, c, ctx, blk_hand_out(b, i));
+    }
+}
+
 /* Runs actor c on worker w: at most `throughput` user messages, system
  * messages before each. Called only by the worker holding c's schedule. */
 void casty__run_actor(struct worker *w, struct cell *c)
@@ -1497,13 +1539,19 @@ again:
         if (after != NULL)
             __builtin_prefetch(after);
         /* The common case in one test (a plain user message of this
-         * incarnation for a live actor, not counted by a bound); the rest
-         * is admit_popped's. */
-        bool run = __builtin_expect((m->flags & MSG_COUNTED) == 0 && m->gen == c->gen &&
-                                        c->status == CELL_ALIVE && m->kind == MSG_USER &&
-                                        m->type != &casty_terminated_t_type,
-                                    1) ||
-                   (admit_popped(w, c, m) && c->status == CELL_ALIVE);
+         * incarnation for a live actor, not counted by a bound, in a node);
+         * a block's slot goes to run_slots with the block's next ones; the
+         * rest is admit_popped's. */
+        bool run = __builtin_expect((m->flags & (MSG_COUNTED | MSG_IN_SLOT)) == 0 &&
+                                        m->gen == c->gen && c->status == CELL_ALIVE &&
+                                        m->kind == MSG_USER && m->type != &casty_terminated_t_type,
+                                    1);
+        if (!run) {
+            if ((m->flags & MSG_IN_SLOT) && m->gen == c->gen && c->status == CELL_ALIVE)
+                budget = run_slots(w, c, &ctx, m, budget);
+            else
+                run = admit_popped(w, c, m) && c->status == CELL_ALIVE;
+        }
         if (run)
             invoke(w, c, &ctx, m);
         if (load_relaxed(&c->sysq) != NULL)

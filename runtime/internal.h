@@ -50,6 +50,7 @@ enum msg_flag {
     MSG_COUNTED = 4,   /* counted in a bounded mailbox's ext->count */
     MSG_VALUE_INLINE = 8, /* a tiny node: the value (MSG_TINY_MAX bytes at most) is
                            * stored in the `data` field itself */
+    MSG_IN_SLOT = 16,     /* a block's view: a slot handed out (mailbox.h, "Blocks") */
 };
 
 /* A node's owner: the index of the worker whose pool it came from (a

@@ -141,7 +141,15 @@ static inline void blk_enter(struct cell *c, struct msg_block *b)
     v->gen = b->gen; /* (written before the push that linked b) */
     v->owner = POOL_SLOT_OWNER;
     v->kind = MSG_USER;
+    /* (Set once: casty__msg_take's MSG_NO_DROP changes nothing for a
+     * slot's type, which has no drop.) */
+    v->flags = MSG_VALUE_INLINE | MSG_IN_SLOT;
     c->head = blk_cursor(b);
+}
+
+static inline struct msg_block *blk_of_view(struct casty_msg *view)
+{
+    return (struct msg_block *)(void *)((char *)view - offsetof(struct msg_block, view));
 }
 
 /* Slot i of block b, handed out as the block's view (a tiny node). */
@@ -150,7 +158,6 @@ static inline struct casty_msg *blk_view_of(struct msg_block *b, uint32_t i)
     struct casty_msg *v = blk_view(b);
     v->type = b->slots[i].type;
     v->data = (void *)(uintptr_t)b->slots[i].value;
-    v->flags = MSG_VALUE_INLINE; /* (casty__msg_take may have set MSG_NO_DROP) */
     return v;
 }
 
@@ -220,13 +227,10 @@ static __attribute__((noinline)) struct casty_msg *blk_take_slow(struct msg_bloc
     }
 }
 
-/* Hands out slot i of block b, the next one (published, i < b->seen), and
- * prefetches a few slots ahead. */
+/* Hands out slot i of block b, the next one (published, i < b->seen). */
 static inline struct casty_msg *blk_hand_out(struct msg_block *b, uint32_t i)
 {
     b->consumed = i + 1;
-    if (i + 12 < BLK_SLOTS)
-        __builtin_prefetch(&b->slots[i + 12]);
     return blk_view_of(b, i);
 }
 
@@ -238,9 +242,14 @@ static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
     uint32_t i = b->consumed;
     if (i < b->seen) {
         if ((i & 7) == 0) {
-            /* The element after this block, once linked: its first line
-             * and, if it is a block, its first slots' lines and its
-             * consumer's line. */
+            /* Every eighth slot (two lines): the two lines after the
+             * next two; and the element after this block, once linked:
+             * its first line and, if it is a block, its first slots'
+             * lines and its consumer's line. */
+            if (i + 12 < BLK_SLOTS)
+                __builtin_prefetch(&b->slots[i + 12]);
+            if (i + 16 < BLK_SLOTS)
+                __builtin_prefetch(&b->slots[i + 16]);
             struct casty_msg *nx = link_target(load_relaxed(&blk_node(b)->next));
             if (nx != NULL) {
                 __builtin_prefetch(nx);

@@ -188,6 +188,8 @@ Test(stress_blocks, catching_up_receiver_no_loss_fifo, .timeout = 120)
 typedef struct stopping {
     uint64_t handled, stop_after;
     uint64_t *slots; /* the test's: messages that came in a block's slot */
+    uint64_t *after_stop; /* the test's: messages handed to it after it stopped */
+    bool stopped;
     latch_t *done;
 } stopping_t;
 
@@ -197,13 +199,18 @@ static casty_behavior_t *stopping_recv(casty_ctx_t *ctx, const casty_msg_t *msg,
     stopping_t *r = state;
     if (casty_msg_as(msg, blk_seq) == NULL)
         return casty_unhandled();
+    if (r->stopped) {
+        (*r->after_stop)++;
+        return casty_stopped();
+    }
     if (in_slot(msg))
         (*r->slots)++;
     for (volatile uint32_t i = 0; i < 200; i++)
         ;
     r->handled++;
     latch_add(r->done, 1);
-    return r->handled >= r->stop_after && *r->slots > 0 ? casty_stopped() : casty_same();
+    r->stopped = r->handled >= r->stop_after && *r->slots > 0;
+    return r->stopped ? casty_stopped() : casty_same();
 }
 
 Test(stress_blocks, stopped_receiver_slots_become_dead_letters, .timeout = 120)
@@ -212,8 +219,11 @@ Test(stress_blocks, stopped_receiver_slots_become_dead_letters, .timeout = 120)
     uint32_t per_sender = (uint32_t)(100000 / stress_scale());
     uint64_t total = (uint64_t)SENDERS * per_sender;
     latch_t done = LATCH_INIT;
-    uint64_t slots = 0; /* read once the shutdown has joined the workers */
-    stopping_t rs = {.stop_after = total / 4, .slots = &slots, .done = &done};
+    uint64_t slots = 0, after_stop = 0; /* read once the shutdown has joined the workers */
+    /* (Not a multiple of the budget: the stop comes mid-run, with more
+     * slots of the same block to read.) */
+    stopping_t rs = {.stop_after = total / 4 + 3, .slots = &slots, .after_stop = &after_stop,
+                     .done = &done};
     casty_ref_t recv;
     cr_assert_eq(casty_spawn(sys, casty_receive(stopping_recv, &rs, sizeof rs), NULL, NULL, &recv),
                  0);
@@ -231,6 +241,8 @@ Test(stress_blocks, stopped_receiver_slots_become_dead_letters, .timeout = 120)
     uint64_t handled = latch_get(&done);
     cr_assert(slots > 0, "no message came in a block (handled %lu of %lu)",
               (unsigned long)handled, (unsigned long)total);
+    cr_assert_eq(after_stop, 0, "%lu messages handed to the receiver after it stopped",
+                 (unsigned long)after_stop);
     cr_assert(handled >= total / 4 && handled < total, "handled %lu of %lu", (unsigned long)handled,
               (unsigned long)total);
     cr_assert_eq(st.dead_letters, total - handled, "dead letters %lu, handled %lu of %lu",
