@@ -1494,9 +1494,9 @@ static bool waiting_for_children(const struct cell *c)
  * of the block's incarnation (never counted by a bound, never a timer's,
  * never a Terminated, whose value does not fit a slot), so the rest need
  * only the actor still alive, no system message waiting (the only thing
- * that changes the incarnation) and no overflow; everything else (the
- * eighth slots, which prefetch ahead, the end of the block) goes back to
- * mbox_pop, and so does an overflow (run_actor's loop ends the run).
+ * that changes the incarnation) and no overflow; the end of what is
+ * published (a close, the element after) is mbox_pop's, and an overflow
+ * ends the run (run_actor's loop).
  * Returns the budget left. Out of line, and given the budget by value:
  * run_actor's loop keeps its registers for nodes. */
 static_assert(sizeof(casty_terminated_t) > MSG_TINY_MAX, "a Terminated never goes into a slot");
@@ -1508,12 +1508,16 @@ static __attribute__((noinline)) uint32_t run_slots(struct worker *w, struct cel
     struct msg_block *b = blk_of_view(view);
     invoke(w, c, ctx, view);
     for (;;) {
-        uint32_t i = b->consumed;
-        if (budget == 0 || i >= b->seen || (i & 7) == 0 || c->status != CELL_ALIVE ||
-            load_relaxed(&c->sysq) != NULL || w->overflowed)
+        if (budget == 0 || c->status != CELL_ALIVE || load_relaxed(&c->sysq) != NULL ||
+            w->overflowed)
+            return budget;
+        /* blk_take without the close: a block caught up with, or moved
+         * past, is mbox_pop's. */
+        struct casty_msg *m = blk_take(b, false);
+        if (m == NULL)
             return budget;
         budget--;
-        invoke(w, c, ctx, blk_hand_out(b, i));
+        invoke(w, c, ctx, m);
     }
 }
 

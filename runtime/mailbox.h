@@ -237,28 +237,32 @@ static inline struct casty_msg *blk_hand_out(struct msg_block *b, uint32_t i)
 /* The next published slot of block b, or NULL when it has none left; with
  * `close` (the consumer is about to move past it), the block is then also
  * closed, so that a sender that has not published by then pushes instead. */
+/* Before handing out slot i, an eighth (i & 7 == 0, two lines): the two
+ * lines after the next two; and the element after this block, once
+ * linked: its first line and, if it is a block, its first slots' lines
+ * and its consumer's line. */
+static inline void blk_prefetch_ahead(struct msg_block *b, uint32_t i)
+{
+    if (i + 12 < BLK_SLOTS)
+        __builtin_prefetch(&b->slots[i + 12]);
+    if (i + 16 < BLK_SLOTS)
+        __builtin_prefetch(&b->slots[i + 16]);
+    struct casty_msg *nx = link_target(load_relaxed(&blk_node(b)->next));
+    if (nx != NULL) {
+        __builtin_prefetch(nx);
+        __builtin_prefetch((const char *)nx + BLK_BYTES - 32);
+        __builtin_prefetch((const char *)nx + 64);
+        __builtin_prefetch((const char *)nx + 128);
+        __builtin_prefetch((const char *)nx + 192);
+    }
+}
+
 static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
 {
     uint32_t i = b->consumed;
     if (i < b->seen) {
-        if ((i & 7) == 0) {
-            /* Every eighth slot (two lines): the two lines after the
-             * next two; and the element after this block, once linked:
-             * its first line and, if it is a block, its first slots'
-             * lines and its consumer's line. */
-            if (i + 12 < BLK_SLOTS)
-                __builtin_prefetch(&b->slots[i + 12]);
-            if (i + 16 < BLK_SLOTS)
-                __builtin_prefetch(&b->slots[i + 16]);
-            struct casty_msg *nx = link_target(load_relaxed(&blk_node(b)->next));
-            if (nx != NULL) {
-                __builtin_prefetch(nx);
-                __builtin_prefetch((const char *)nx + BLK_BYTES - 32);
-                __builtin_prefetch((const char *)nx + 64);
-                __builtin_prefetch((const char *)nx + 128);
-                __builtin_prefetch((const char *)nx + 192);
-            }
-        }
+        if ((i & 7) == 0)
+            blk_prefetch_ahead(b, i);
         return blk_hand_out(b, i);
     }
     return blk_take_slow(b, close);
