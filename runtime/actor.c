@@ -431,12 +431,12 @@ __attribute__((noinline)) static int tell_block_new(struct worker *w, struct cel
 /* casty_tell for a value of up to MSG_TINY_MAX bytes to an actor whose
  * tail is b, a block of this worker's: into its next slot if it has one,
  * is for the same incarnation and is not closed, else a new block
- * (mailbox.h, "Blocks"). Out of line, and called last, so that
- * casty_tell's common path still saves no registers; a leaf but for its
- * tail call, so that it saves none either. */
-__attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c,
-                                                struct msg_block *b, const casty_type_t *type,
-                                                const void *value, uint32_t gen)
+ * (mailbox.h, "Blocks"). Inline in tell_tiny_shared, a leaf but for its
+ * tail calls, so that it saves no registers. */
+static inline __attribute__((always_inline)) int tell_block(struct worker *w, struct cell *c,
+                                                            struct msg_block *b,
+                                                            const casty_type_t *type,
+                                                            const void *value, uint32_t gen)
 {
     uint32_t st = load_relaxed(&b->state);
     if (st < BLK_SLOTS && b->gen == gen) {
@@ -451,6 +451,19 @@ __attribute__((noinline)) static int tell_block(struct worker *w, struct cell *c
         }
     }
     return tell_block_new(w, c, type, value, gen);
+}
+
+/* tell_tiny_shared's node: a tiny node, as casty_tell would send it. Out
+ * of line, so that tell_tiny_shared's block path saves no registers. */
+__attribute__((noinline)) static int tell_tiny_node(struct worker *w, struct cell *c,
+                                                    const casty_type_t *type, const void *value,
+                                                    uint32_t gen)
+{
+    struct casty_msg *m = casty__pool_pop(w, 2);
+    if (m == NULL)
+        return tell_refilled(casty__cell_ref(w->sys, c->slot, gen), type, value, w, 2);
+    node_fill(m, type, value, type->size, 2, gen);
+    return push_from_worker(w, c, m, m);
 }
 
 /* casty_tell's tiny case in a system of more than one worker: a block
@@ -474,11 +487,7 @@ __attribute__((noinline)) static int tell_tiny_shared(struct worker *w, struct c
             *seen = c;
         }
     }
-    struct casty_msg *m = casty__pool_pop(w, 2);
-    if (m == NULL)
-        return tell_refilled(casty__cell_ref(w->sys, c->slot, gen), type, value, w, 2);
-    node_fill(m, type, value, type->size, 2, gen);
-    return push_from_worker(w, c, m, m);
+    return tell_tiny_node(w, c, type, value, gen);
 }
 
 /* A handler's send is the hottest path there is. Its common case, a copied
