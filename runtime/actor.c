@@ -431,7 +431,7 @@ __attribute__((noinline)) static int tell_block_new(struct worker *w, struct cel
 /* casty_tell for a value of up to MSG_TINY_MAX bytes to an actor whose
  * tail is b, a block of this worker's: into its next slot if it has one,
  * is for the same incarnation and is not closed, else a new block
- * (mailbox.h, "Blocks"). Inline in tell_tiny_shared, a leaf but for its
+ * (mailbox.h, "Blocks"). Inline in tell_tiny_busy, a leaf but for its
  * tail calls, so that it saves no registers. */
 static inline __attribute__((always_inline)) int tell_block(struct worker *w, struct cell *c,
                                                             struct msg_block *b,
@@ -453,8 +453,8 @@ static inline __attribute__((always_inline)) int tell_block(struct worker *w, st
     return tell_block_new(w, c, type, value, gen);
 }
 
-/* tell_tiny_shared's node: a tiny node, as casty_tell would send it. Out
- * of line, so that tell_tiny_shared's block path saves no registers. */
+/* tell_tiny_busy's node: a tiny node, as casty_tell would send it. Out
+ * of line, so that tell_tiny_busy's block path saves no registers. */
 __attribute__((noinline)) static int tell_tiny_node(struct worker *w, struct cell *c,
                                                     const casty_type_t *type, const void *value,
                                                     uint32_t gen)
@@ -466,27 +466,23 @@ __attribute__((noinline)) static int tell_tiny_node(struct worker *w, struct cel
     return push_from_worker(w, c, m, m);
 }
 
-/* casty_tell's tiny case in a system of more than one worker: a block
- * when the receiver's tail is this worker's own block (which was taken by
- * the same rule: it goes on), or a message and the actor has a backlog or
- * this worker streams to it; else a tiny node. Out of line, so that
- * casty_tell's path for one worker, and for larger values, keeps none of
- * this in its registers. */
-__attribute__((noinline)) static int tell_tiny_shared(struct worker *w, struct cell *c,
-                                                      const casty_type_t *type, const void *value,
-                                                      uint32_t gen)
+/* casty_tell's tiny case in a system of more than one worker when the
+ * receiver's tail t is a message (not idle, not the stub): a block when t
+ * is this worker's own block (which was taken by the same rule: it goes
+ * on), or the actor has a backlog or this worker streams to it; else a
+ * tiny node. Out of line, so that casty_tell's path for one worker, for an
+ * idle receiver and for larger values keeps none of this in its
+ * registers. */
+__attribute__((noinline)) static int tell_tiny_busy(struct worker *w, struct cell *c,
+                                                    struct casty_msg *t, const casty_type_t *type,
+                                                    const void *value, uint32_t gen)
 {
-    struct casty_msg *t = load_relaxed(&c->tail);
-    if (!((uintptr_t)t & IDLE_BIT)) {
-        if (w->blk_base != NULL && (size_t)((unsigned char *)t - w->blk_base) < BLK_REGION)
-            return tell_block(w, c, (struct msg_block *)(void *)t, type, value, gen);
-        if (t != stub_of(c)) {
-            struct cell **seen = &w->streams[c->slot & (STREAM_SLOTS - 1)];
-            if ((load_relaxed(&c->bounded) & CELL_BACKLOG) || *seen == c)
-                return tell_block_new(w, c, type, value, gen);
-            *seen = c;
-        }
-    }
+    if (w->blk_base != NULL && (size_t)((unsigned char *)t - w->blk_base) < BLK_REGION)
+        return tell_block(w, c, (struct msg_block *)(void *)t, type, value, gen);
+    struct cell **seen = &w->streams[c->slot & (STREAM_SLOTS - 1)];
+    if ((load_relaxed(&c->bounded) & CELL_BACKLOG) || *seen == c)
+        return tell_block_new(w, c, type, value, gen);
+    *seen = c;
     return tell_tiny_node(w, c, type, value, gen);
 }
 
@@ -535,8 +531,11 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
          * is released, and a block releases no slot by itself. (Tested
          * only on this branch: larger values, which take no block, pay
          * nothing for it.) */
-        if (sys->nworkers > 1 && type->drop == NULL)
-            return tell_tiny_shared(w, c, type, value, gen);
+        if (sys->nworkers > 1 && type->drop == NULL) {
+            struct casty_msg *t = load_relaxed(&c->tail);
+            if (!((uintptr_t)t & IDLE_BIT) && t != stub_of(c))
+                return tell_tiny_busy(w, c, t, type, value, gen);
+        }
         cls = 2;
     }
     struct casty_msg *m = casty__pool_pop(w, cls);
