@@ -8,9 +8,15 @@ SHELL   := /bin/bash
 PREFIX  ?= /usr/local
 BUILD   ?= build
 OPT     ?= -O2
+# Link-time optimisation (gcc): the runtime's calls across its own files,
+# and a program's calls into libcasty.a (casty_msg_as, casty_same), inlined
+# where that pays (docs/performance.md, "Link-time optimisation, again").
+# Fat objects: a program linked without -flto, or by another compiler,
+# still links against the same archive. `make LTO=` builds without.
+LTO     ?= -flto=auto -ffat-lto-objects
 CSTD     = -std=c17 -D_GNU_SOURCE
 WARN     = -Wall -Wextra -Werror
-CFLAGS_ALL = $(CSTD) $(OPT) -g $(WARN) -fvisibility=hidden -Iinclude -Iruntime -Ipersist -Inet $(EXTRA_CFLAGS)
+CFLAGS_ALL = $(CSTD) $(OPT) $(LTO) -g $(WARN) -fvisibility=hidden -Iinclude -Iruntime -Ipersist -Inet $(EXTRA_CFLAGS)
 LIBS     = -luring -lxxhash -lpcre2-8 -lsodium -lpthread -lm
 TEST_LIBS = -lcriterion
 
@@ -49,7 +55,7 @@ $(BUILD)/libcasty.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/libcasty.so: $(PIC_OBJS) casty.map
-	$(CC) -shared -Wl,--version-script=casty.map -Wl,-soname,libcasty.so.0 -o $@ $(PIC_OBJS) $(LIBS)
+	$(CC) $(OPT) $(LTO) -shared -Wl,--version-script=casty.map -Wl,-soname,libcasty.so.0 -o $@ $(PIC_OBJS) $(LIBS)
 
 examples: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libcasty.a
@@ -70,7 +76,7 @@ $(BUILD)/tools/%: tools/%.c $(BUILD)/libcasty.a
 TEST_OBJS = $(TEST_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/tests/casty_tests: $(TEST_OBJS) $(BUILD)/libcasty.a
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(TEST_OBJS) $(BUILD)/libcasty.a $(TEST_LIBS) $(LIBS)
+	$(CC) $(OPT) $(LTO) -o $@ $(TEST_OBJS) $(BUILD)/libcasty.a $(TEST_LIBS) $(LIBS)
 
 # A peer process for the tests that kill one (tests/test_remote_kill.c),
 # found through CASTY_REMOTE_PEER by every test binary.
@@ -182,7 +188,7 @@ install: lib
 
 # Both compilers must build warning-free.
 check-clang:
-	$(MAKE) BUILD=$(BUILD)/clang CC=clang all
+	$(MAKE) BUILD=$(BUILD)/clang CC=clang LTO= all
 
 clean:
 	rm -rf $(BUILD)

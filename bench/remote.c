@@ -105,8 +105,8 @@ static void child_main(int port_fd, uint32_t workers)
                 "spawn sink");
     bench_check(casty_spawn(sys, casty_receive(echo_recv, NULL, 0), "echo", NULL, NULL),
                 "spawn echo");
-    uint16_t port;
-    casty_system_address(sys, NULL, 0, &port);
+    uint16_t port = 0;
+    bench_check(casty_system_address(sys, NULL, 0, &port), "system address");
     if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port)
         _exit(1);
     close(port_fd);

@@ -215,8 +215,12 @@ int main(int argc, char **argv)
     if (connect)
         return play(connect, n);
     casty_system_t *server = serve("127.0.0.1", 0, n);
-    uint16_t server_port;
-    casty_system_address(server, NULL, 0, &server_port);
+    uint16_t server_port = 0;
+    if (casty_system_address(server, NULL, 0, &server_port) != 0) {
+        fprintf(stderr, "remote_pingpong: the server has no address\n");
+        casty_system_shutdown(server);
+        return 1;
+    }
     char address[64];
     snprintf(address, sizeof address, "127.0.0.1:%u", server_port);
     int rc = play(address, n);

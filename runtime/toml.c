@@ -1633,8 +1633,11 @@ bool casty__toml_table_find(const struct casty__toml *t, const char *key, size_t
 
 const char *casty__toml_table_key_at(const struct casty__toml *t, size_t i, size_t *keylen)
 {
-    if (!is_table(t) || i >= t->u.tab.len)
+    if (!is_table(t) || i >= t->u.tab.len) {
+        if (keylen)
+            *keylen = 0;
         return NULL;
+    }
     if (keylen)
         *keylen = t->u.tab.items[i].keylen;
     return t->u.tab.items[i].key;

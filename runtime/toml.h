@@ -118,7 +118,7 @@ bool casty__toml_table_find(const struct casty__toml *t, const char *key, size_t
                             size_t *index);
 
 /* The i-th key in document order (0 <= i < len); its length in *keylen when
- * keylen is not NULL. NULL when i is out of range. */
+ * keylen is not NULL. NULL (and a length of 0) when i is out of range. */
 const char *casty__toml_table_key_at(const struct casty__toml *t, size_t i, size_t *keylen);
 
 /* Where the i-th key was written (for a dotted key, that segment). {0, 0}

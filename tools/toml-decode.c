@@ -156,8 +156,8 @@ static void put_value(const struct casty__toml *v)
         break;
     }
     case CASTY__TOML_STRING: {
-        const char *s;
-        size_t len;
+        const char *s = "";
+        size_t len = 0;
         casty__toml_string(v, &s, &len);
         printf("{\"type\": \"string\", \"value\": ");
         put_string(s, len);
@@ -165,27 +165,27 @@ static void put_value(const struct casty__toml *v)
         break;
     }
     case CASTY__TOML_INTEGER: {
-        int64_t i;
+        int64_t i = 0;
         casty__toml_int(v, &i);
         snprintf(buf, sizeof(buf), "%" PRId64, i);
         put_tagged("integer", buf);
         break;
     }
     case CASTY__TOML_FLOAT: {
-        double f;
+        double f = 0;
         casty__toml_float(v, &f);
         format_float(f, buf, sizeof(buf));
         put_tagged("float", buf);
         break;
     }
     case CASTY__TOML_BOOL: {
-        bool b;
+        bool b = false;
         casty__toml_bool(v, &b);
         put_tagged("bool", b ? "true" : "false");
         break;
     }
     default: {
-        struct casty__toml_datetime dt;
+        struct casty__toml_datetime dt = {0};
         casty__toml_datetime(v, &dt);
         format_datetime(kind, &dt, buf, sizeof(buf));
         put_tagged(casty__toml_kind_name(kind), buf);

@@ -47,8 +47,12 @@ int main(int argc, char **argv)
     casty_register_type(sys, &RPong_type);
     if (casty_spawn(sys, casty_receive(echo_recv, NULL, 0), "echo", NULL, NULL) != 0)
         return 1;
-    uint16_t port;
-    casty_system_address(sys, NULL, 0, &port);
+    uint16_t port = 0;
+    rc = casty_system_address(sys, NULL, 0, &port);
+    if (rc) {
+        fprintf(stderr, "remote_peer: %s\n", casty_strerror(rc));
+        return 1;
+    }
     printf("port %u\n", port);
     fflush(stdout);
     for (;;)
