@@ -141,15 +141,22 @@ static casty_behavior_t *recording_receiver(casty_ctx_t *ctx, const casty_msg_t 
     return receiver_recv(ctx, msg, g_record);
 }
 
+/* Spawns the receiver that records into rs. */
+static casty_ref_t spawn_recorded(casty_system_t *sys, receiver_t *rs)
+{
+    g_record = rs;
+    casty_ref_t recv;
+    cr_assert_eq(casty_spawn(sys, casty_receive(recording_receiver, NULL, 0), NULL, NULL, &recv),
+                 0);
+    return recv;
+}
+
 static void run_recorded(uint32_t throughput, uint32_t spin, uint32_t burst, uint32_t per_sender)
 {
     casty_system_t *sys = blocks_system(throughput);
     latch_t done = LATCH_INIT;
     receiver_t rs = {.spin = spin, .done = &done};
-    g_record = &rs;
-    casty_ref_t recv;
-    cr_assert_eq(casty_spawn(sys, casty_receive(recording_receiver, NULL, 0), NULL, NULL, &recv),
-                 0);
+    casty_ref_t recv = spawn_recorded(sys, &rs);
     start_senders(sys, recv, per_sender, burst);
     uint64_t total = (uint64_t)SENDERS * per_sender;
     cr_assert_eq(latch_wait(&done, total, 60000), total, "got %lu of %lu",
@@ -422,10 +429,7 @@ Test(stress_blocks, one_worker_takes_no_blocks, .timeout = 120)
     cr_assert_eq(casty_system_create(&cfg, &sys), 0);
     latch_t done = LATCH_INIT;
     receiver_t rs = {.spin = 200, .done = &done};
-    g_record = &rs;
-    casty_ref_t recv;
-    cr_assert_eq(casty_spawn(sys, casty_receive(recording_receiver, NULL, 0), NULL, NULL, &recv),
-                 0);
+    casty_ref_t recv = spawn_recorded(sys, &rs);
     uint32_t per_sender = (uint32_t)(20000 / stress_scale());
     start_senders(sys, recv, per_sender, 256);
     uint64_t total = (uint64_t)SENDERS * per_sender;
@@ -496,11 +500,8 @@ Test(stress_blocks, owned_values_are_dropped_once_each, .timeout = 120)
     casty_system_t *sys = blocks_system(8);
     latch_t done = LATCH_INIT;
     receiver_t rs = {.spin = 200, .done = &done};
-    g_record = &rs;
     atomic_store(&g_owned_drops, 0);
-    casty_ref_t recv;
-    cr_assert_eq(casty_spawn(sys, casty_receive(recording_receiver, NULL, 0), NULL, NULL, &recv),
-                 0);
+    casty_ref_t recv = spawn_recorded(sys, &rs);
     uint32_t per_sender = (uint32_t)(50000 / stress_scale());
     start_senders_of(sys, recv, per_sender, 256, true);
     uint64_t total = (uint64_t)SENDERS * per_sender;
@@ -548,10 +549,7 @@ Test(stress_blocks, stale_refs_interleaved_become_dead_letters, .timeout = 120)
     casty_system_t *sys = blocks_system(8);
     latch_t done = LATCH_INIT;
     receiver_t rs = {.spin = 200, .done = &done};
-    g_record = &rs;
-    casty_ref_t recv;
-    cr_assert_eq(casty_spawn(sys, casty_receive(recording_receiver, NULL, 0), NULL, NULL, &recv),
-                 0);
+    casty_ref_t recv = spawn_recorded(sys, &rs);
     uint32_t n = (uint32_t)(40000 / stress_scale()) & ~3u;
     stale_sender_t ss = {recv, recv, n, 0};
     ss.stale.actor += (uint64_t)1 << 32;
