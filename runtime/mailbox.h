@@ -219,7 +219,9 @@ static __attribute__((noinline)) struct casty_msg *blk_take_slow(struct msg_bloc
             b->consumed = i + 1;
             return blk_view_of(b, i);
         }
-        if ((st & BLK_CLOSED) || !close)
+        /* (A full block needs no close: no sender's CAS can publish past
+         * BLK_SLOTS.) */
+        if ((st & BLK_CLOSED) || !close || st == BLK_SLOTS)
             return NULL;
         /* Full barrier; on failure st is the published state. */
         if (ck_pr_cas_32_value(&b->state, st, st | BLK_CLOSED, &st))
