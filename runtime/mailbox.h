@@ -236,9 +236,6 @@ static inline struct casty_msg *blk_hand_out(struct msg_block *b, uint32_t i)
     return blk_view_of(b, i);
 }
 
-/* The next published slot of block b, or NULL when it has none left; with
- * `close` (the consumer is about to move past it), the block is then also
- * closed, so that a sender that has not published by then pushes instead. */
 /* Before handing out slot i, an eighth (i & 7 == 0, two lines): the two
  * lines after the next two; and the element after this block, once
  * linked: its first line and, if it is a block, its first slots' lines
@@ -259,6 +256,9 @@ static inline void blk_prefetch_ahead(struct msg_block *b, uint32_t i)
     }
 }
 
+/* The next published slot of block b, or NULL when it has none left; with
+ * `close` (the consumer is about to move past it), the block is then also
+ * closed, so that a sender that has not published by then pushes instead. */
 static inline struct casty_msg *blk_take(struct msg_block *b, bool close)
 {
     uint32_t i = b->consumed;
