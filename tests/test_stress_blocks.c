@@ -12,7 +12,8 @@
  * is taken: a system of one worker, a fan-out of two messages to many
  * receivers; that a value with a drop function is dropped once per
  * message; and that messages through a stale ref, among a live one's,
- * are dead letters (a block is for one incarnation). */
+ * are dead letters (a block is for one incarnation); and that a value of
+ * every size a slot holds arrives with its bytes intact. */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -575,4 +576,99 @@ Test(stress_blocks, stale_refs_interleaved_become_dead_letters, .timeout = 120)
     cr_assert_eq(st.dead_letters, n, "%lu dead letters for %u stale sends",
                  (unsigned long)st.dead_letters, n);
     cr_assert(rs.slots > 0, "no message came in a block");
+}
+
+/* Values of every size a slot holds (1 to MSG_TINY_MAX bytes, one type
+ * each), sent in runs to a lagging receiver: each arrives with its bytes
+ * intact, however it came (a slot puts the bytes of a value shorter than
+ * eight together from two overlapping loads), and some of every size in a
+ * slot. Message k of size s has bytes tiny_byte(s, k, 0..s-1). */
+static casty_type_t g_tiny_types[MSG_TINY_MAX + 1];
+static const char *const g_tiny_names[MSG_TINY_MAX + 1] = {
+    NULL, "tiny1", "tiny2", "tiny3", "tiny4", "tiny5", "tiny6", "tiny7", "tiny8"};
+
+static unsigned char tiny_byte(uint32_t size, uint32_t k, uint32_t j)
+{
+    return (unsigned char)(k * 7u + j * 37u + size * 101u);
+}
+
+typedef struct tiny_record {
+    uint32_t got[MSG_TINY_MAX + 1];   /* messages of each size, so far */
+    uint64_t slots[MSG_TINY_MAX + 1]; /* of which came in a slot */
+    bool bad;
+    latch_t *done;
+} tiny_record_t;
+
+static tiny_record_t *g_tiny;
+
+static casty_behavior_t *tiny_recv(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    (void)state;
+    tiny_record_t *r = g_tiny;
+    for (uint32_t s = 1; s <= MSG_TINY_MAX; s++) {
+        const unsigned char *v = casty_msg_get(msg, &g_tiny_types[s]);
+        if (v == NULL)
+            continue;
+        uint32_t k = r->got[s]++;
+        for (uint32_t j = 0; j < s; j++)
+            if (v[j] != tiny_byte(s, k, j))
+                r->bad = true;
+        if (in_slot(msg))
+            r->slots[s]++;
+        for (volatile uint32_t i = 0; i < 200; i++)
+            ; /* slower than the sender: a backlog */
+        latch_add(r->done, 1);
+        return casty_same();
+    }
+    return casty_unhandled();
+}
+
+typedef struct tiny_sender {
+    casty_ref_t to;
+    uint32_t n, k; /* messages of each size to send, sent */
+} tiny_sender_t;
+
+static casty_behavior_t *tiny_send(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    tiny_sender_t *s = state;
+    if (!casty_msg_is(msg, blk_fan_go))
+        return casty_unhandled();
+    for (uint32_t r = 0; r < 64 && s->k < s->n; r++, s->k++)
+        for (uint32_t size = 1; size <= MSG_TINY_MAX; size++) {
+            unsigned char v[MSG_TINY_MAX];
+            for (uint32_t j = 0; j < size; j++)
+                v[j] = tiny_byte(size, s->k, j);
+            cr_assert_eq(casty_tell(s->to, &g_tiny_types[size], v), 0);
+        }
+    if (s->k < s->n)
+        cr_assert_eq(CASTY_TELL(casty_ctx_self(ctx), blk_fan_go, 0), 0);
+    return casty_same();
+}
+
+Test(stress_blocks, values_of_every_tiny_size_arrive_intact, .timeout = 120)
+{
+    for (uint32_t s = 1; s <= MSG_TINY_MAX; s++)
+        g_tiny_types[s] = (casty_type_t){g_tiny_names[s], s, NULL, NULL, NULL, CASTY_TYPE_LOCAL};
+    casty_system_t *sys = blocks_system(8);
+    latch_t done = LATCH_INIT;
+    tiny_record_t rec = {.done = &done};
+    g_tiny = &rec;
+    casty_ref_t recv;
+    cr_assert_eq(casty_spawn(sys, casty_receive(tiny_recv, NULL, 0), NULL, NULL, &recv), 0);
+    uint32_t n = (uint32_t)(20000 / stress_scale());
+    tiny_sender_t ts = {recv, n, 0};
+    casty_ref_t sender;
+    cr_assert_eq(casty_spawn(sys, casty_receive(tiny_send, &ts, sizeof ts), NULL, NULL, &sender),
+                 0);
+    cr_assert_eq(CASTY_TELL(sender, blk_fan_go, 0), 0);
+    uint64_t total = (uint64_t)MSG_TINY_MAX * n;
+    cr_assert_eq(latch_wait(&done, total, 60000), total, "got %lu of %lu",
+                 (unsigned long)latch_get(&done), (unsigned long)total);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert_not(rec.bad, "a value arrived with bytes it was not sent with");
+    for (uint32_t s = 1; s <= MSG_TINY_MAX; s++) {
+        cr_assert_eq(rec.got[s], n, "size %u: %u of %u", s, rec.got[s], n);
+        cr_assert(rec.slots[s] > 0, "no value of %u bytes came in a slot", s);
+    }
 }
