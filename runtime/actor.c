@@ -422,6 +422,8 @@ __attribute__((noinline)) static int tell_block_new(struct worker *w, struct cel
     blk_fill(&b->slots[0], type, value, type->size);
     b->gen = gen;
     store_relaxed(&b->state, 1u);
+    w->blk_hints[c->slot & (STREAM_SLOTS - 1)] =
+        (struct blk_hint){((uint64_t)gen << 32) | c->slot, c, b, 0};
     struct casty_msg *n = blk_node(b);
     n->type = NULL;
     n->data = NULL;
@@ -492,6 +494,34 @@ __attribute__((noinline)) static int tell_tiny_busy(struct worker *w, struct cel
     return tell_tiny_node(w, c, type, value, gen);
 }
 
+/* casty_tell's tiny case, in a system of more than one worker, for a
+ * receiver whose ref matches h, this worker's hint for its low bits: the
+ * block this worker last started for it (tell_block_new). While that block
+ * is the cell's tail, the next slot of it, which is what the cell's
+ * lookup, its flags and tell_tiny_busy's test of the tail's region would
+ * have led to (the cell and its flags are the hint's incarnation's: one
+ * that had no bound, or it would have taken no block); else what
+ * casty_tell does after them. The block is read only once it is the
+ * tail, so in use: this worker alone reuses its blocks. Out of line, so
+ * that casty_tell's path for nodes keeps none of this in its registers. */
+__attribute__((noinline)) static int tell_hinted(struct worker *w, const struct blk_hint *h,
+                                                 const casty_type_t *type, const void *value,
+                                                 uint32_t gen)
+{
+    struct cell *c = h->cell;
+    struct msg_block *b = h->block;
+    struct casty_msg *t = load_relaxed(&c->tail);
+    if (t == blk_node(b))
+        return tell_block(w, c, b, type, value, gen);
+    /* (A stale ref's hint, to a cell spawned again with a bound since:
+     * the bound's path, as casty_tell would take it.) */
+    if (load_relaxed(&c->bounded) & CELL_BOUNDED)
+        return tell_checked(casty__cell_ref(w->sys, c->slot, gen), type, value, NULL);
+    if (!((uintptr_t)t & IDLE_BIT) && t != stub_of(c))
+        return tell_tiny_busy(w, c, type, value, t, gen);
+    return tell_tiny_node(w, c, type, value, gen);
+}
+
 /* A handler's send is the hottest path there is. Its common case, a copied
  * value of up to MSG_SMALL_MAX bytes from a worker to a live slot of its
  * own system (one without a remote transport), no mailbox bound, is
@@ -510,6 +540,14 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
     size_t size = type->size;
     if (sys->node != to.node || sys->remote || gen == 0)
         return tell_checked(to, type, value, NULL);
+    /* The block this worker last started for the receiver, if it still
+     * is the receiver's tail: tell_hinted, without the cell's lookup.
+     * (Where blocks are taken: see below.) */
+    if (size < w->blk_size_limit && type->drop == NULL) {
+        struct blk_hint *h = &w->blk_hints[(uint32_t)to.actor & (STREAM_SLOTS - 1)];
+        if (h->actor == to.actor)
+            return tell_hinted(w, h, type, value, gen);
+    }
     struct cell *c = casty__cell_lookup(sys, (uint32_t)to.actor);
     if (c == NULL)
         return tell_checked(to, type, value, NULL);

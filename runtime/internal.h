@@ -421,6 +421,21 @@ struct worker {
      * the same cell, with none to another cell of those bits in between,
      * starts a block. Owner only; a hint (a stale entry costs a block). */
     struct cell *streams[STREAM_SLOTS];
+    /* Values smaller than this may take a block (actor.c, casty_tell):
+     * MSG_TINY_MAX + 1 with more than one worker, else 0 (none; one
+     * comparison tells both, where two cost every send). */
+    size_t blk_size_limit;
+    /* The block this worker last started for each receiver, by the low
+     * bits of its slot (actor.c, casty_tell): the receiver's ref and cell
+     * and the block. Owner only; a hint, taken only while the block is
+     * still the cell's tail, when it is what the cell's lookup and its
+     * tail would have led to. */
+    struct blk_hint {
+        uint64_t actor;
+        struct cell *cell;
+        struct msg_block *block;
+        uint64_t pad; /* (32 bytes: an index is a shift) */
+    } blk_hints[STREAM_SLOTS];
     alignas(CACHE_LINE) struct msg_block *blk_remote;
 };
 

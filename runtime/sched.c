@@ -693,6 +693,7 @@ int casty__sched_start(struct casty_system *sys)
         w->index = i;
         w->sys = sys;
         w->rng = (seed + i * 0x9e3779b97f4a7c15ull) | 1;
+        w->blk_size_limit = n > 1 ? MSG_TINY_MAX + 1 : 0;
         int rc = casty__pool_init(w, n);
         if (rc)
             return rc;

@@ -672,3 +672,74 @@ Test(stress_blocks, values_of_every_tiny_size_arrive_intact, .timeout = 120)
         cr_assert(rec.slots[s] > 0, "no value of %u bytes came in a slot", s);
     }
 }
+
+/* A sender that moves between the workers: its runs are short (a round to
+ * each receiver, then it tells itself to go on), so the worker that is not
+ * running it steals it now and then. A worker appends only to its own block
+ * while that block is the receiver's tail (casty_tell's hint included):
+ * appending to the block it started on its earlier visit, with the
+ * sender's later messages from the other worker queued after it, would
+ * deliver them out of order. The sender goes on until it has moved at
+ * least MOVES_WANTED times (or sent MOVE_ROUNDS_MAX rounds). */
+#define MOVES_WANTED 200u
+#define MOVE_ROUNDS_MAX 200000u
+
+typedef struct moving_sender {
+    const casty_ref_t *to;
+    uint32_t sent;  /* rounds sent */
+    uint32_t moves; /* runs on another worker than the run before */
+    int32_t last_worker;
+    uint32_t *moves_out;    /* the test's, read after the shutdown */
+    atomic_uint *rounds_out; /* the test's: set when the sender is done */
+} moving_sender_t;
+
+static casty_behavior_t *moving_send(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    moving_sender_t *s = state;
+    if (!casty_msg_is(msg, blk_fan_go))
+        return casty_unhandled();
+    int32_t here = (int32_t)casty__tls_worker->index;
+    if (s->last_worker >= 0 && here != s->last_worker)
+        s->moves++;
+    s->last_worker = here;
+    s->sent++;
+    for (uint32_t i = 0; i < FAN; i++) {
+        blk_seq m = {s->sent};
+        cr_assert_eq(casty_tell(s->to[i], &blk_seq_type, &m), 0);
+    }
+    if (s->moves < MOVES_WANTED && s->sent < MOVE_ROUNDS_MAX)
+        cr_assert_eq(CASTY_TELL(casty_ctx_self(ctx), blk_fan_go, 0), 0);
+    else
+    {
+        *s->moves_out = s->moves;
+        atomic_store(s->rounds_out, s->sent);
+    }
+    return casty_same();
+}
+
+Test(stress_blocks, sender_moving_between_workers_keeps_its_order, .timeout = 120)
+{
+    casty_system_t *sys = blocks_system(4);
+    fan_t fan = {.done = LATCH_INIT};
+    fan_spawn(sys, &fan, FAN);
+    uint32_t moves = 0;
+    atomic_uint rounds = 0;
+    moving_sender_t ms = {fan.to, 0, 0, -1, &moves, &rounds};
+    casty_ref_t sender;
+    cr_assert_eq(casty_spawn(sys, casty_receive(moving_send, &ms, sizeof ms), NULL, NULL, &sender),
+                 0);
+    cr_assert_eq(CASTY_TELL(sender, blk_fan_go, 0), 0);
+    /* Every receiver gets every round the sender sent: wait for the
+     * sender's count, then for the messages. */
+    uint64_t deadline = now_ns() + 60ull * 1000000000ull;
+    while (atomic_load(&rounds) == 0 && now_ns() < deadline)
+        sched_yield();
+    uint32_t n = atomic_load(&rounds);
+    cr_assert(n > 0, "the sender did not finish");
+    uint64_t total = (uint64_t)FAN * n;
+    cr_assert_eq(latch_wait(&fan.done, total, 60000), total, "got %lu of %lu",
+                 (unsigned long)latch_get(&fan.done), (unsigned long)total);
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+    cr_assert(fan_check(&fan, n) > 0, "no message came in a block");
+    cr_assert_geq(moves, 1, "the sender never moved to the other worker (%u rounds)", n);
+}
