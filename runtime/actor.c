@@ -504,7 +504,18 @@ __attribute__((noinline)) static int tell_tiny_busy(struct worker *w, struct cel
  * casty_tell does after them. The block is read only once it is the
  * tail, so in use: this worker alone reuses its blocks. Out of line, so
  * that casty_tell's path for nodes keeps none of this in its registers. */
-__attribute__((noinline)) static int tell_hinted(struct worker *w, const struct blk_hint *h,
+/* (gcc's noipa, not just noinline: with the latter gcc split h into its
+ * fields in the caller, which then computed the entry's address twice and
+ * moved four registers before the jump. clang has no noipa.) */
+#if defined(__has_attribute)
+#if __has_attribute(noipa)
+#define TELL_HINTED_ATTR __attribute__((noipa))
+#endif
+#endif
+#ifndef TELL_HINTED_ATTR
+#define TELL_HINTED_ATTR __attribute__((noinline))
+#endif
+TELL_HINTED_ATTR static int tell_hinted(struct worker *w, const struct blk_hint *h,
                                                  const casty_type_t *type, const void *value,
                                                  uint32_t gen)
 {
@@ -538,16 +549,20 @@ int casty_tell(casty_ref_t to, const casty_type_t *type, const void *value)
     struct casty_system *sys = w->sys;
     uint32_t gen = (uint32_t)(to.actor >> 32);
     size_t size = type->size;
-    if (sys->node != to.node || sys->remote || gen == 0)
+    if (sys->node != to.node || gen == 0)
         return tell_checked(to, type, value, NULL);
     /* The block this worker last started for the receiver, if it still
      * is the receiver's tail: tell_hinted, without the cell's lookup.
-     * (Where blocks are taken: see below.) */
+     * (Where blocks are taken: see below. Before the test of a remote
+     * transport, which a hint implies there is not: a system's transport
+     * starts before it has an actor, and with one no send comes here.) */
     if (size < w->blk_size_limit && type->drop == NULL) {
         struct blk_hint *h = &w->blk_hints[(uint32_t)to.actor & (STREAM_SLOTS - 1)];
         if (h->actor == to.actor)
             return tell_hinted(w, h, type, value, gen);
     }
+    if (sys->remote)
+        return tell_checked(to, type, value, NULL);
     struct cell *c = casty__cell_lookup(sys, (uint32_t)to.actor);
     if (c == NULL)
         return tell_checked(to, type, value, NULL);
