@@ -1577,18 +1577,25 @@ static __attribute__((noinline)) uint32_t run_slots(struct worker *w, struct cel
                                                     uint32_t budget)
 {
     struct msg_block *b = blk_of_view(view);
-    invoke(w, c, ctx, view);
     for (;;) {
-        if (budget == 0 || c->status != CELL_ALIVE || load_relaxed(&c->sysq) != NULL ||
-            w->overflowed)
+        /* invoke, with the actor's status looked at only when the handler
+         * returned a behavior to apply: nothing else in a turn changes it
+         * (a stop from elsewhere is a system message, below). */
+        struct casty_behavior *beh = c->behavior;
+        struct casty_behavior *next = beh->fn.receive(ctx, view, beh->size ? beh->data : NULL);
+        if (next != &casty__same_b) {
+            apply_next(w, c, next, view);
+            if (c->status != CELL_ALIVE)
+                return budget;
+        }
+        if (budget == 0 || load_relaxed(&c->sysq) != NULL || w->overflowed)
             return budget;
         /* blk_take without the close: a block caught up with, or moved
-         * past, is mbox_pop's. */
-        struct casty_msg *m = blk_take(b, false);
-        if (m == NULL)
+         * past, is mbox_pop's. (It hands out every slot as the same view,
+         * refilled.) */
+        if (blk_take(b, false) == NULL)
             return budget;
         budget--;
-        invoke(w, c, ctx, m);
     }
 }
 
