@@ -728,7 +728,7 @@ static void apply_next(struct worker *w, struct cell *c, struct casty_behavior *
             return;
         case BEH_SETUP: {
             struct casty_ctx ctx = {c, w, sys};
-            struct casty_behavior *r = next->fn.setup(&ctx, next->size ? next->data : NULL);
+            struct casty_behavior *r = next->fn.setup(&ctx, next->state);
             if (!is_initial_part(c, next))
                 casty_behavior_free(next);
             next = r;
@@ -1063,7 +1063,7 @@ static casty_behavior_t *first_message(casty_ctx_t *ctx, const casty_msg_t *msg,
         return casty_same();
     }
     c->behavior = running; /* (a receive: what apply_next would do, minus freeing this one) */
-    return running->fn.receive(ctx, msg, running->size ? running->data : NULL);
+    return running->fn.receive(ctx, msg, running->state);
 }
 static struct casty_behavior first_message_b = {
     .kind = BEH_RECEIVE, .is_static = 1, .fn.receive = first_message};
@@ -1503,7 +1503,7 @@ static void process_sys(struct worker *w, struct cell *c)
 static void invoke(struct worker *w, struct cell *c, struct casty_ctx *ctx, struct casty_msg *m)
 {
     struct casty_behavior *b = c->behavior;
-    struct casty_behavior *next = b->fn.receive(ctx, m, b->size ? b->data : NULL);
+    struct casty_behavior *next = b->fn.receive(ctx, m, b->state);
     if (next != &casty__same_b)
         apply_next(w, c, next, m);
 }
@@ -1582,7 +1582,7 @@ static __attribute__((noinline)) uint32_t run_slots(struct worker *w, struct cel
          * returned a behavior to apply: nothing else in a turn changes it
          * (a stop from elsewhere is a system message, below). */
         struct casty_behavior *beh = c->behavior;
-        struct casty_behavior *next = beh->fn.receive(ctx, view, beh->size ? beh->data : NULL);
+        struct casty_behavior *next = beh->fn.receive(ctx, view, beh->state);
         if (next != &casty__same_b) {
             apply_next(w, c, next, view);
             if (c->status != CELL_ALIVE)

@@ -286,8 +286,10 @@ static struct casty_behavior *behavior_new(uint8_t kind, const void *data, size_
     b->pooled = pooled;
     b->kind = kind;
     b->size = (uint32_t)size;
-    if (size)
+    if (size) {
         memcpy(b->data, data, size);
+        b->state = b->data;
+    }
     return b;
 }
 
@@ -445,5 +447,6 @@ struct casty_behavior *casty__behavior_instantiate(struct casty_behavior *initia
     uint8_t pooled = b->pooled;
     memcpy(b, initial, sizeof *b + initial->size);
     b->pooled = pooled;
+    b->state = b->data; /* (its own copy's: size > 0 here) */
     return b;
 }

@@ -220,10 +220,16 @@ struct casty_behavior {
         casty_setup_fn setup;
     } fn;
     void (*drop)(void *data);
+    /* What the handler is given: data when size > 0, else NULL. Set where
+     * a behavior is made or copied (behavior.c), so that a message's
+     * delivery loads it instead of testing the size (in the header's
+     * padding: no byte more). */
+    void *state;
     /* State or argument bytes; for BEH_FAILED a struct failure. 32-byte
      * header, so a small state fits a 48-byte allocation. */
     alignas(16) unsigned char data[];
 };
+static_assert(offsetof(struct casty_behavior, data) == 32, "a behavior's header is 32 bytes");
 
 struct failure {
     int code;

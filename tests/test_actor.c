@@ -150,6 +150,44 @@ Test(actor, setup_runs_before_first_message_with_its_argument)
     cr_assert_eq(casty_system_shutdown(sys), 0);
 }
 
+/* A behavior made without state is given NULL for its state (and a setup
+ * without an argument NULL for its argument), whatever its handler's
+ * behavior block held before (the runtime keeps the pointer it hands out
+ * in the behavior, set where the behavior is made). */
+static casty_behavior_t *null_state_probe(casty_ctx_t *ctx, const casty_msg_t *msg, void *state)
+{
+    (void)ctx;
+    const get_msg *g = casty_msg_as(msg, get_msg);
+    if (g == NULL)
+        return casty_unhandled();
+    CASTY_TELL(g->reply_to, value_msg, .v = state == NULL);
+    return casty_same();
+}
+
+static casty_behavior_t *null_arg_setup(casty_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    return arg == NULL ? casty_receive(null_state_probe, NULL, 0) : casty_stopped();
+}
+
+Test(actor, stateless_behavior_gets_null_state)
+{
+    casty_system_t *sys = system_with_workers(2);
+    casty_ref_t plain, set_up, stateful;
+    cr_assert_eq(casty_spawn(sys, casty_receive(null_state_probe, NULL, 0), NULL, NULL, &plain), 0);
+    cr_assert_eq(casty_spawn(sys, casty_setup(null_arg_setup, NULL, 0), NULL, NULL, &set_up), 0);
+    int64_t zero = 0;
+    cr_assert_eq(casty_spawn(sys, casty_receive(null_state_probe, &zero, sizeof zero), NULL, NULL,
+                             &stateful),
+                 0);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(ask_value(sys, plain), 1);
+        cr_assert_eq(ask_value(sys, set_up), 1);
+        cr_assert_eq(ask_value(sys, stateful), 0);
+    }
+    cr_assert_eq(casty_system_shutdown(sys), 0);
+}
+
 Test(actor, restart_returns_to_fresh_initial_state)
 {
     casty_system_t *sys = system_with_workers(2);
