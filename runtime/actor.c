@@ -494,6 +494,19 @@ __attribute__((noinline)) static int tell_tiny_busy(struct worker *w, struct cel
     return tell_tiny_node(w, c, type, value, gen);
 }
 
+/* (gcc's noipa, not just noinline, for tell_hinted: with the latter gcc
+ * split the hint into its fields in the caller, which then computed the
+ * entry's address twice and moved four registers before the jump. clang
+ * has no noipa.) */
+#if defined(__has_attribute)
+#if __has_attribute(noipa)
+#define TELL_HINTED_ATTR __attribute__((noipa))
+#endif
+#endif
+#ifndef TELL_HINTED_ATTR
+#define TELL_HINTED_ATTR __attribute__((noinline))
+#endif
+
 /* casty_tell's tiny case, in a system of more than one worker, for a
  * receiver whose ref matches h, this worker's hint for its low bits: the
  * block this worker last started for it (tell_block_new). While that block
@@ -504,20 +517,8 @@ __attribute__((noinline)) static int tell_tiny_busy(struct worker *w, struct cel
  * casty_tell does after them. The block is read only once it is the
  * tail, so in use: this worker alone reuses its blocks. Out of line, so
  * that casty_tell's path for nodes keeps none of this in its registers. */
-/* (gcc's noipa, not just noinline: with the latter gcc split h into its
- * fields in the caller, which then computed the entry's address twice and
- * moved four registers before the jump. clang has no noipa.) */
-#if defined(__has_attribute)
-#if __has_attribute(noipa)
-#define TELL_HINTED_ATTR __attribute__((noipa))
-#endif
-#endif
-#ifndef TELL_HINTED_ATTR
-#define TELL_HINTED_ATTR __attribute__((noinline))
-#endif
 TELL_HINTED_ATTR static int tell_hinted(struct worker *w, const struct blk_hint *h,
-                                                 const casty_type_t *type, const void *value,
-                                                 uint32_t gen)
+                                        const casty_type_t *type, const void *value, uint32_t gen)
 {
     struct cell *c = h->cell;
     struct msg_block *b = h->block;
@@ -1499,13 +1500,16 @@ static void process_sys(struct worker *w, struct cell *c)
 /* ---- the run ------------------------------------------------------------------------- */
 
 /* Runs the current behavior's handler on m; ctx is the run's (the same
- * for every message of it, built once). */
-static void invoke(struct worker *w, struct cell *c, struct casty_ctx *ctx, struct casty_msg *m)
+ * for every message of it, built once). True when the handler returned a
+ * behavior to apply (which may have changed the actor's status). */
+static bool invoke(struct worker *w, struct cell *c, struct casty_ctx *ctx, struct casty_msg *m)
 {
     struct casty_behavior *b = c->behavior;
     struct casty_behavior *next = b->fn.receive(ctx, m, b->state);
-    if (next != &casty__same_b)
-        apply_next(w, c, next, m);
+    if (next == &casty__same_b)
+        return false;
+    apply_next(w, c, next, m);
+    return true;
 }
 
 /* What to do with a popped user message: deliver it (true) or not. Drops
@@ -1578,16 +1582,11 @@ static __attribute__((noinline)) uint32_t run_slots(struct worker *w, struct cel
 {
     struct msg_block *b = blk_of_view(view);
     for (;;) {
-        /* invoke, with the actor's status looked at only when the handler
-         * returned a behavior to apply: nothing else in a turn changes it
-         * (a stop from elsewhere is a system message, below). */
-        struct casty_behavior *beh = c->behavior;
-        struct casty_behavior *next = beh->fn.receive(ctx, view, beh->state);
-        if (next != &casty__same_b) {
-            apply_next(w, c, next, view);
-            if (c->status != CELL_ALIVE)
-                return budget;
-        }
+        /* The actor's status looked at only when the handler returned a
+         * behavior to apply: nothing else in a turn changes it (a stop
+         * from elsewhere is a system message, below). */
+        if (invoke(w, c, ctx, view) && c->status != CELL_ALIVE)
+            return budget;
         if (budget == 0 || load_relaxed(&c->sysq) != NULL || w->overflowed)
             return budget;
         /* blk_take without the close: a block caught up with, or moved

@@ -34,10 +34,11 @@
  * publishing it with a CAS on the block's `state` (if the block is for
  * the same incarnation), or pushes a new block like a node (casty_tell,
  * tell_block; a worker's hint of the block it last started for a
- * receiver finds that block without the cell's lookup, tell_hinted). The consumer reads a block's
- * published slots in address order, so it can prefetch ahead of them where
- * a chain of nodes, each written by another core a moment before, gives it
- * one miss at a time (fjthrput's second worker: docs/performance.md,
+ * receiver finds that block without the cell's lookup, tell_hinted). The
+ * consumer reads a block's published slots in address order, so it can
+ * prefetch ahead of them where a chain of nodes, each written by another
+ * core a moment before, gives it one miss at a time (fjthrput's second
+ * worker: docs/performance.md,
  * "Blocks in the mailbox"). Before it moves past a block, and when it has
  * caught up with one (so before it can make the actor idle), it closes
  * the block (BLK_CLOSED, by a CAS on the same word): a sender whose CAS
